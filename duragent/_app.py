@@ -1,0 +1,117 @@
+"""``App``: the agents and tools a worker serves, checked against each other at construction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from duragent._loader import load_agents
+from duragent._messages import ResolvedSpecs, ToolSpec
+from duragent._spec import AgentSpec
+from duragent._tool import Tool
+from duragent.errors import SpecError
+
+
+class App:
+    """The registry a worker serves: ``App(agents=[...], tools=[...])``.
+
+    ``agents`` may be specs, or paths of YAML spec files. Construction fails with a ``SpecError``
+    if an agent names a tool, handoff or delegate the app does not have.
+    """
+
+    def __init__(
+        self,
+        *,
+        agents: Iterable[AgentSpec | str | Path],
+        tools: Iterable[Tool] = (),
+        name: str = "app",
+    ) -> None:
+        self.name = name
+        specs: list[AgentSpec] = []
+        for item in agents:
+            if isinstance(item, AgentSpec):
+                specs.append(item)
+            else:
+                specs.extend(load_agents(item))
+        self._agents: dict[str, AgentSpec] = {}
+        for spec in specs:
+            if spec.name in self._agents:
+                raise SpecError(
+                    "two agents have this name; agent names must be unique in an app",
+                    file=spec.source,
+                    agent=spec.name,
+                    field="name",
+                )
+            self._agents[spec.name] = spec
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            if not isinstance(t, Tool):
+                raise SpecError(
+                    f"{t!r} is not a tool; decorate the function with @duragent.tool",
+                    field="tools",
+                )
+            if t.name in self._tools:
+                raise SpecError(f"two tools are named {t.name!r}; tool names must be unique")
+            self._tools[t.name] = t
+        for spec in specs:
+            self._check_references(spec)
+
+    def _check_references(self, spec: AgentSpec) -> None:
+        def fail(field: str, index: int, message: str) -> None:
+            raise SpecError(message, file=spec.source, agent=spec.name, field=f"{field}[{index}]")
+
+        for i, name in enumerate(spec.tools):
+            if name not in self._tools:
+                fail("tools", i, f"unknown tool {name!r}; {_known('tools', self._tools)}")
+        for field in ("handoffs", "delegates"):
+            for i, name in enumerate(getattr(spec, field)):
+                if name not in self._agents:
+                    fail(field, i, f"unknown agent {name!r}; {_known('agents', self._agents)}")
+
+    @property
+    def agents(self) -> dict[str, AgentSpec]:
+        return dict(self._agents)
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        return dict(self._tools)
+
+    def agent(self, name: str) -> AgentSpec:
+        try:
+            return self._agents[name]
+        except KeyError:
+            raise SpecError(f"unknown agent {name!r}; {_known('agents', self._agents)}") from None
+
+    def tool(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise SpecError(f"unknown tool {name!r}; {_known('tools', self._tools)}") from None
+
+    def resolve(self, entry: str) -> ResolvedSpecs:
+        """The entry agent and every agent reachable by handoff or delegation, with hashes."""
+        reachable: dict[str, AgentSpec] = {}
+        todo = [entry]
+        while todo:
+            name = todo.pop()
+            if name in reachable:
+                continue
+            spec = self.agent(name)
+            reachable[name] = spec
+            todo.extend(spec.handoffs)
+            todo.extend(spec.delegates)
+        tools: dict[str, ToolSpec] = {}
+        for spec in reachable.values():
+            for tool_name in spec.tools:
+                tools[tool_name] = self._tools[tool_name].spec
+        return ResolvedSpecs(
+            entry=entry,
+            agents=reachable,
+            hashes={name: spec.spec_hash() for name, spec in reachable.items()},
+            tools=tools,
+        )
+
+
+def _known(kind: str, names: Mapping[str, object]) -> str:
+    listed = ", ".join(sorted(names))
+    return f"known {kind}: {listed}" if listed else f"this app has no {kind}"

@@ -1,0 +1,253 @@
+"""Data that crosses Temporal boundaries: workflow inputs and results, activity inputs and results.
+
+Every model here is frozen pydantic and goes through
+``temporalio.contrib.pydantic.pydantic_data_converter``. These shapes are recorded in workflow
+histories, so they only ever grow: add fields with defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from duragent._spec import AgentSpec, ModelRef, ScriptRule
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",
+    "awaiting_review",
+    "completed",
+    "failed",
+    "rejected",
+    "budget_exceeded",
+]
+"""Values of the ``DuragentStatus`` search attribute and of ``RunResult.status``."""
+
+
+class ToolCall(_Frozen):
+    """A model's request to call a tool (or, for ``transfer_to_<agent>``, to hand off)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(_Frozen):
+    """One message of a conversation, provider-neutral."""
+
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+    """For tool messages: the tool's name. For assistant messages: the agent that spoke."""
+
+
+class Usage(_Frozen):
+    """Token counts for one model call, or summed over a run."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+class ToolSchema(_Frozen):
+    """What a model is told about a tool: name, description, JSON schema of the arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolSpec(ToolSchema):
+    """A tool as the workflow knows it: its schema plus how it is to be executed."""
+
+    risk: Literal["read", "write", "destructive", "external"] = "read"
+    idempotent: bool = True
+    sandboxed: bool = False
+    timeout_s: float = 30.0
+    execution: Literal["activity", "local"] = "activity"
+
+
+class ModelRequest(_Frozen):
+    """Input of the ``model.call`` activity."""
+
+    run_id: str
+    agent: str
+    turn: int
+    model: ModelRef
+    instructions: str = ""
+    tools: list[ToolSchema] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+    script: list[ScriptRule] = Field(default_factory=list)
+    """Rules for the ``scripted`` provider; empty for every other provider."""
+
+
+class ModelResponse(_Frozen):
+    """Output of the ``model.call`` activity, normalized across providers."""
+
+    message: Message
+    model: str
+    """``provider/name`` of the model that answered."""
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    """Priced by the worker's pricing table; ``None`` when the model's price is unknown."""
+    ttft_ms: float = 0.0
+    """Time to first token: the reasoning layer."""
+    total_ms: float = 0.0
+    finish_reason: str = "stop"
+    confidence: float | None = None
+
+
+class ToolCallRequest(_Frozen):
+    """Input of the ``tool.call`` activity."""
+
+    run_id: str
+    workflow_id: str
+    step_id: str
+    agent: str
+    call: ToolCall
+    tenant: str | None = None
+    user: str | None = None
+
+
+class ToolResult(_Frozen):
+    """Output of the ``tool.call`` activity."""
+
+    call_id: str
+    name: str
+    output: str
+    """The tool's return value as JSON text (what the model sees)."""
+    is_error: bool = False
+    error_type: str | None = None
+    duration_ms: float = 0.0
+
+
+class ResolveRequest(_Frozen):
+    """Input of the ``specs.resolve`` local activity."""
+
+    agent: str
+
+
+class ResolvedSpecs(_Frozen):
+    """Every agent reachable from the entry agent, with hashes: recorded once per run (audit)."""
+
+    entry: str
+    agents: dict[str, AgentSpec]
+    hashes: dict[str, str]
+    """Agent name to sha256 of the spec as resolved (instructions text included)."""
+    tools: dict[str, ToolSpec]
+    resolve_ms: float = 0.0
+    """How long resolving took: part of the input-processing layer."""
+
+
+class RunConfig(_Frozen):
+    """Per-run overrides a caller may set."""
+
+    model: ModelRef | None = None
+    """Replace every agent's model for this run, e.g. ``openai/gpt-4.1-mini`` on the demo."""
+    max_turns: int | None = Field(default=None, ge=1)
+
+
+class RunRequest(_Frozen):
+    """Input of the ``AgentRun`` workflow."""
+
+    agent: str
+    input: str
+    tenant: str | None = None
+    user: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    run_config: RunConfig = Field(default_factory=RunConfig)
+
+
+class LatencyBreakdown(_Frozen):
+    """Where a run's wall time went, in milliseconds, by layer."""
+
+    total_ms: float = 0.0
+    input_ms: float = 0.0
+    """Input processing: resolving specs and input guardrails."""
+    reasoning_ms: float = 0.0
+    """Time to first token, summed over model calls."""
+    output_ms: float = 0.0
+    """Rest of each model call after the first token."""
+    tool_ms: float = 0.0
+    approval_ms: float = 0.0
+    orchestration_ms: float = 0.0
+    """The remainder: Temporal dispatch, history, serialization."""
+
+
+StepKind = Literal["model", "model_error", "tool", "tool_refused", "tool_error", "handoff"]
+
+
+class StepRecord(_Frozen):
+    """One thing a run did, in order. The run's record and (later) its audit trail."""
+
+    step_id: str
+    kind: StepKind
+    agent: str
+    turn: int
+    at: datetime
+    duration_ms: float = 0.0
+    model: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
+    output: str | None = None
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    detail: str | None = None
+
+
+class RunStatusView(_Frozen):
+    """Answer of the ``status`` query."""
+
+    status: RunStatus
+    agent: str
+    turn: int
+    usage: Usage
+    cost_usd: float
+    steps: int
+    pending_steps: list[str] = Field(default_factory=list)
+
+
+class RunResult(_Frozen):
+    """Output of the ``AgentRun`` workflow."""
+
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    output: str | None = None
+    agent: str
+    """The agent that ended the run."""
+    agent_path: list[str]
+    turns: int
+    steps: list[StepRecord]
+    usage: Usage
+    cost_usd: float
+    cost_complete: bool = True
+    """False when some model's price is unknown: ``cost_usd`` is then a lower bound."""
+    latency: LatencyBreakdown
+    spec_hashes: dict[str, str] = Field(default_factory=dict)
+    errors: dict[str, int] = Field(default_factory=dict)
+    """Failures seen during the run, by type (timeout, rate_limit, tool_error, ...)."""
+    error: str | None = None
+    """Why the run did not complete, when it did not."""

@@ -1,0 +1,223 @@
+"""Agent specs: what an agent is (model, instructions, tools, handoffs, limits, script).
+
+Specs are frozen pydantic models. They are resolved once at the start of a run and recorded
+in the workflow history with their hashes, so the exact spec a run used is auditable. This
+module does no I/O except reading an instructions file while a spec is being *built*
+(``instructions=Path(...)`` or ``{file: ...}`` in YAML); a built spec carries the text and its
+sha256, so workflows never touch the file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+PROVIDERS = ("openai", "anthropic", "scripted")
+"""Model providers a worker can serve."""
+
+_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelRef(_Frozen):
+    """Which model answers: ``provider/name`` plus provider parameters.
+
+    In YAML and in ``Agent(model=...)`` the string ``"openai/gpt-5.5"`` is accepted.
+    """
+
+    provider: Literal["openai", "anthropic", "scripted"]
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Passed to the provider: temperature, max_tokens, ..."""
+    base_url: str | None = None
+    """For ``openai``: any OpenAI-compatible server. For ``anthropic``: a proxy or mock."""
+    execution: Literal["activity", "local"] = "activity"
+    """``activity`` (visible in the UI, own retry policy) or ``local`` (no server round trip)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            provider, sep, name = value.partition("/")
+            if not sep or not name:
+                raise ValueError(
+                    f"model {value!r} must be written 'provider/name', "
+                    f"e.g. 'openai/gpt-5.5' (providers: {', '.join(PROVIDERS)})"
+                )
+            return {"provider": provider, "name": name}
+        return value
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+
+class Timeouts(_Frozen):
+    """Per-call timeouts, in seconds."""
+
+    model_s: float = Field(default=120.0, gt=0)
+    tool_s: float = Field(default=60.0, gt=0)
+
+
+class Limits(_Frozen):
+    """Bounds on one run. Reaching one ends the run with status ``budget_exceeded``."""
+
+    max_turns: int = Field(default=10, ge=1, le=10_000)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+
+class ScriptCall(_Frozen):
+    """A tool call a scripted rule makes. String arguments are templates (see ``ScriptRule``)."""
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScriptRule(_Frozen):
+    """One rule of the deterministic ``scripted`` model.
+
+    The first rule whose conditions match the conversation's last message answers. ``when`` is a
+    case-insensitive regex searched in that message's text; ``on`` restricts the message's role
+    (``user`` or ``tool``); ``tool`` restricts to a result of that tool. Exactly one of ``say``,
+    ``call`` or ``handoff`` is the answer. Templates in ``say`` and in string arguments of
+    ``call``: ``{input}`` (the last user message), ``{1}`` or ``{name}`` (regex groups) and
+    ``{result.field}`` (a field of the last tool result's JSON).
+    """
+
+    when: str | None = None
+    on: Literal["user", "tool", "any"] = "any"
+    tool: str | None = None
+    say: str | None = None
+    call: ScriptCall | None = None
+    handoff: str | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("when")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"'when' is not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> ScriptRule:
+        answers = [a for a in ("say", "call", "handoff") if getattr(self, a) is not None]
+        if len(answers) != 1:
+            raise ValueError(
+                "a script rule needs exactly one of 'say', 'call' or 'handoff'"
+                + (f" (it has {', '.join(answers)})" if answers else "")
+            )
+        return self
+
+
+class AgentSpec(_Frozen):
+    """An agent: a model, instructions, the tools it may call and the agents it may hand off to.
+
+    ``tools`` is the allowlist: a call to any other tool is refused by the workflow. Instructions
+    are inline text or a file (``instructions=Path("prompts/router.md")`` in Python,
+    ``instructions: {file: prompts/router.md}`` in YAML, relative to the YAML file); the file's
+    text and sha256 are stored in the spec.
+    """
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    instructions: str = ""
+    instructions_file: str | None = None
+    instructions_sha256: str | None = None
+    model: ModelRef
+    fallbacks: list[ModelRef] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    handoffs: list[str] = Field(default_factory=list)
+    delegates: list[str] = Field(default_factory=list)
+    script: list[ScriptRule] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    _source: str | None = PrivateAttr(default=None)
+    """The file the spec was loaded from, for error messages; not part of the spec's hash."""
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_instructions_file(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        value = data.get("instructions")
+        path: str | None = None
+        if isinstance(value, Path):
+            path = str(value)
+        elif isinstance(value, dict):
+            if set(value) != {"file"} or not isinstance(value["file"], str):
+                raise ValueError("'instructions' must be text or {file: path/to/instructions.md}")
+            path = value["file"]
+        if path is None:
+            return data
+        base = Path((info.context or {}).get("base_dir", "."))
+        file = Path(path) if Path(path).is_absolute() else base / path
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            raise ValueError(
+                f"'instructions' file {path!r} not found (looked at {file.resolve()})"
+            ) from None
+        except OSError as exc:
+            raise ValueError(f"'instructions' file {path!r} cannot be read: {exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"'instructions' file {path!r} is not UTF-8 text") from None
+        return {
+            **data,
+            "instructions": text,
+            "instructions_file": path,
+            "instructions_sha256": hashlib.sha256(raw).hexdigest(),
+        }
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentSpec:
+        for field in ("tools", "handoffs", "delegates"):
+            items: list[str] = getattr(self, field)
+            duplicates = sorted({i for i in items if items.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"'{field}' lists {', '.join(duplicates)} more than once")
+        if self.name in self.handoffs:
+            raise ValueError("'handoffs': an agent cannot hand off to itself; remove it")
+        uses_script = self.model.provider == "scripted" or any(
+            f.provider == "scripted" for f in self.fallbacks
+        )
+        if uses_script and not self.script:
+            raise ValueError(
+                "'script' is empty, but the 'scripted' model answers only from the agent's "
+                "script rules; add a 'script' list or choose another model"
+            )
+        return self
+
+    def spec_hash(self) -> str:
+        """sha256 of the spec as resolved (instructions text included): recorded per run."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+Agent = AgentSpec
+"""``Agent`` and ``AgentSpec`` are the same class; use whichever reads better."""

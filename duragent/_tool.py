@@ -1,0 +1,235 @@
+"""``@tool``: a typed Python function becomes a tool a model can call.
+
+The JSON schema of the arguments comes from the type hints (through pydantic), the description
+from the docstring. A parameter annotated ``ToolContext`` is not part of the schema: it receives
+the call's context, whose ``idempotency_key`` (workflow id + step id) is stable across retries
+and worker restarts, so a tool with side effects can make them exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints, overload
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from duragent._messages import ToolSpec
+from duragent.errors import SpecError
+
+Risk = Literal["read", "write", "destructive", "external"]
+Execution = Literal["auto", "activity", "local"]
+
+LOCAL_TIMEOUT_LIMIT_S = 10.0
+"""``execution="auto"`` runs read-only tools with at most this timeout as local activities."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool knows about the call it serves."""
+
+    run_id: str
+    workflow_id: str
+    step_id: str
+    agent: str
+    tenant: str | None = None
+    user: str | None = None
+    heartbeat: Callable[..., None] = field(default=lambda *details: None, repr=False)
+    """Report progress; on a regular activity this is Temporal's heartbeat."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and recoveries of this step: use it to make side effects once."""
+        return f"{self.workflow_id}/{self.step_id}"
+
+
+class ToolArgumentsError(ValueError):
+    """The model called a tool with arguments that do not fit its schema."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered tool. Build with ``@tool``."""
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    arguments_model: type[BaseModel]
+    context_param: str | None
+    risk: Risk
+    idempotent: bool
+    sandboxed: bool
+    timeout_s: float
+    execution: Execution
+
+    @property
+    def spec(self) -> ToolSpec:
+        schema = self.arguments_model.model_json_schema()
+        schema.pop("title", None)
+        execution = self.execution
+        if execution == "auto":
+            short_read = self.risk == "read" and self.timeout_s <= LOCAL_TIMEOUT_LIMIT_S
+            execution = "local" if short_read and not self.sandboxed else "activity"
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=schema,
+            risk=self.risk,
+            idempotent=self.idempotent,
+            sandboxed=self.sandboxed,
+            timeout_s=self.timeout_s,
+            execution=execution,
+        )
+
+    def parse_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validate a model's arguments; raise ``ToolArgumentsError`` saying what is wrong."""
+        try:
+            parsed = self.arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ToolArgumentsError(
+                f"invalid arguments for tool {self.name!r}: {problems}"
+            ) from None
+        return {name: getattr(parsed, name) for name in type(parsed).model_fields}
+
+    async def invoke(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
+        """Run the tool (sync functions in a thread) and return what it returned."""
+        kwargs = self.parse_arguments(arguments)
+        if self.context_param is not None:
+            kwargs[self.context_param] = context
+        if inspect.iscoroutinefunction(self.fn):
+            return await self.fn(**kwargs)
+        return await asyncio.to_thread(self.fn, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function directly, as if undecorated (handy in tests)."""
+        return self.fn(*args, **kwargs)
+
+
+def to_model_text(value: Any) -> str:
+    """A tool's return value as the text a model sees: strings as-is, everything else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return pydantic_core.to_json(value).decode()
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
+
+
+def _build(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    description: str | None,
+    risk: Risk,
+    idempotent: bool | None,
+    sandboxed: bool,
+    timeout: float,
+    execution: Execution,
+) -> Tool:
+    tool_name = name or fn.__name__
+    where = f"tool {tool_name!r} ({fn.__module__}.{fn.__qualname__})"
+    if not _TOOL_NAME.match(tool_name):
+        raise SpecError(
+            "a tool name must start with a letter and use only letters, digits, _ and - "
+            "(at most 64 characters)",
+            field=where,
+        )
+    if timeout <= 0:
+        raise SpecError("timeout must be a positive number of seconds", field=where)
+    hints = get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    for param in inspect.signature(fn).parameters.values():
+        annotation = hints.get(param.name, inspect.Parameter.empty)
+        if annotation is ToolContext:
+            context_param = param.name
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise SpecError("tools take named parameters only, not *args or **kwargs", field=where)
+        if annotation is inspect.Parameter.empty:
+            raise SpecError(
+                f"parameter {param.name!r} has no type hint; the model needs one to call the tool",
+                field=where,
+            )
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    arguments_model = create_model(
+        f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    doc = inspect.getdoc(fn) or ""
+    return Tool(
+        name=tool_name,
+        description=description if description is not None else doc,
+        fn=fn,
+        arguments_model=arguments_model,
+        context_param=context_param,
+        risk=risk,
+        idempotent=(risk == "read") if idempotent is None else idempotent,
+        sandboxed=sandboxed,
+        timeout_s=float(timeout),
+        execution=execution,
+    )
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = "read",
+    idempotent: bool | None = None,
+    sandboxed: bool = False,
+    timeout: float = 30.0,
+    execution: Execution = "auto",
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = "read",
+    idempotent: bool | None = None,
+    sandboxed: bool = False,
+    timeout: float = 30.0,
+    execution: Execution = "auto",
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a typed function a tool: ``@tool`` or ``@tool(risk="write", timeout=10)``.
+
+    ``risk`` is read, write, destructive or external; ``idempotent`` defaults to True only for
+    read tools (a non-idempotent tool is never retried blindly); ``execution="auto"`` runs short
+    read-only tools as local activities and everything else as regular activities.
+    """
+
+    def decorate(f: Callable[..., Any]) -> Tool:
+        return _build(
+            f,
+            name=name,
+            description=description,
+            risk=risk,
+            idempotent=idempotent,
+            sandboxed=sandboxed,
+            timeout=timeout,
+            execution=execution,
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+ToolFunction = Callable[..., Awaitable[Any]] | Callable[..., Any]

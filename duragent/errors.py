@@ -1,0 +1,101 @@
+"""Errors duragent raises, each naming what is wrong and how to fix it.
+
+Exception tree::
+
+    DuragentError
+    ├── SpecError            a spec failed to load or validate (file, agent, field)
+    ├── AppLoadError         ``--app module:attr`` could not be imported or is not an App
+    ├── ToolError            raised by a tool; ``retryable`` says whether Temporal may retry it
+    └── ProviderError        a model provider failed; ``kind`` classifies it, ``retryable``
+                             and ``retry_after_s`` drive Temporal's retry policy
+
+Inside activities these become ``temporalio.exceptions.ApplicationError`` with ``type`` set to
+the error kind, ``non_retryable`` and ``next_retry_delay`` carried on the error itself, so the
+retry semantics travel with the failure rather than living in the workflow.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+class DuragentError(Exception):
+    """Base of every error duragent raises."""
+
+
+class SpecError(DuragentError):
+    """A spec is invalid. The message names the file, the agent and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        agent: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.agent = agent
+        self.field = field
+        self.reason = message
+        where = []
+        if file:
+            where.append(file)
+        if agent:
+            where.append(f"agent {agent!r}")
+        if field:
+            where.append(f"field {field!r}")
+        super().__init__(f"{': '.join(where)}: {message}" if where else message)
+
+
+class AppLoadError(DuragentError):
+    """``--app module:attr`` does not name an importable ``duragent.App``."""
+
+
+class ToolError(DuragentError):
+    """Raise from a tool to fail the call with a message the model will see.
+
+    ``retryable=True`` lets Temporal retry the call (only for idempotent tools).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+ProviderErrorKind = Literal[
+    "rate_limit",
+    "timeout",
+    "server_error",
+    "connection",
+    "auth",
+    "invalid_request",
+    "content_filter",
+    "context_length",
+    "circuit_open",
+]
+
+RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "timeout", "server_error", "connection"})
+
+
+class ProviderError(DuragentError):
+    """A model provider failed. ``kind`` says how; retryable kinds are retried with backoff."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ProviderErrorKind,
+        provider: str,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE_KINDS

@@ -1,0 +1,81 @@
+"""Settings shared by the CLI, clients and workers: environment first, flags override.
+
+Temporal's standard ``TEMPORAL_ADDRESS`` and ``TEMPORAL_NAMESPACE`` pick the server; everything
+of duragent's own is ``DURAGENT_*``. Read once at the edge (CLI, worker entry point) and passed
+down; nothing deeper reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from duragent._names import SANDBOX_TASK_QUEUE, TASK_QUEUE
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    sandbox_task_queue: str = SANDBOX_TASK_QUEUE
+    ui_url: str = "http://localhost:8233"
+    """The Temporal Web UI, for links printed by the CLI."""
+    home: Path = Path(".duragent")
+    """Where ``duragent dev`` keeps the dev server's database and logs."""
+    max_concurrent_activities: int = 100
+    max_concurrent_workflow_tasks: int = 100
+    pricing_file: Path | None = None
+    shutdown_grace_s: float = 10.0
+    """On SIGTERM/Ctrl-C, how long in-flight activities may run before they are cancelled."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``env`` (default ``os.environ``), then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        pairs = {
+            "address": "TEMPORAL_ADDRESS",
+            "namespace": "TEMPORAL_NAMESPACE",
+            "task_queue": "DURAGENT_TASK_QUEUE",
+            "sandbox_task_queue": "DURAGENT_SANDBOX_TASK_QUEUE",
+            "ui_url": "DURAGENT_UI_URL",
+            "home": "DURAGENT_HOME",
+            "max_concurrent_activities": "DURAGENT_MAX_CONCURRENT_ACTIVITIES",
+            "max_concurrent_workflow_tasks": "DURAGENT_MAX_CONCURRENT_WORKFLOW_TASKS",
+            "pricing_file": "DURAGENT_PRICING_FILE",
+            "shutdown_grace_s": "DURAGENT_SHUTDOWN_GRACE_S",
+        }
+        for field, variable in pairs.items():
+            raw = env.get(variable)
+            if raw:
+                values[field] = _convert(field, variable, raw)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def run_url(self, workflow_id: str, run_id: str | None = None) -> str:
+        """The Web UI page of a run."""
+        url = f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{workflow_id}"
+        return f"{url}/{run_id}/history" if run_id else url
+
+
+def _convert(field: str, variable: str, raw: str) -> Any:
+    if field.startswith("max_concurrent"):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{variable}={raw!r} must be a whole number") from None
+        if value < 1:
+            raise ValueError(f"{variable}={raw!r} must be at least 1")
+        return value
+    if field == "shutdown_grace_s":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{variable}={raw!r} must be a number of seconds") from None
+    if field in ("home", "pricing_file"):
+        return Path(raw)
+    return raw
