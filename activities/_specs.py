@@ -1,0 +1,31 @@
+"""The ``specs.resolve`` local activity: the specs a run will use, read from the worker's app.
+
+It runs once per run, as a local activity, and its result (specs plus hashes) is recorded in
+history: replays and audits see exactly the specs the run used, even after the app changes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from duragent import App, ResolvedSpecs, SpecError
+from duragent._messages import ResolveRequest
+from duragent._names import ACTIVITY_RESOLVE
+
+
+class SpecActivities:
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    @activity.defn(name=ACTIVITY_RESOLVE)
+    async def resolve(self, request: ResolveRequest) -> ResolvedSpecs:
+        """The entry agent and every agent reachable from it, with their tools and hashes."""
+        started = time.perf_counter()
+        try:
+            specs = self._app.resolve(request.agent)
+        except SpecError as exc:
+            raise ApplicationError(str(exc), type="spec_error", non_retryable=True) from exc
+        return specs.model_copy(update={"resolve_ms": (time.perf_counter() - started) * 1000})

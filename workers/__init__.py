@@ -1,0 +1,14 @@
+"""Worker processes: which task queues, which activities, tuning, telemetry."""
+
+from workers._app_loader import load_app
+from workers._client import connect, ensure_search_attributes
+from workers._worker import build_providers, build_worker, sandbox_runner
+
+__all__ = [
+    "build_providers",
+    "build_worker",
+    "connect",
+    "ensure_search_attributes",
+    "load_app",
+    "sandbox_runner",
+]

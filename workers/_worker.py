@@ -1,0 +1,83 @@
+"""Building a worker: the AgentRun workflow plus model, tool and spec activities.
+
+The same code serves the embedded dev server and a cluster; only the client's address and
+namespace differ.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import ModelActivities, SpecActivities, ToolActivities
+from activities.models import ModelProvider, ScriptedProvider
+from duragent import App
+from duragent.pricing import load_pricing
+from duragent.settings import Settings
+from workflows import AgentRun
+
+PASSTHROUGH_MODULES = (
+    # duragent's workflow-facing modules are pure (no I/O, no mutable globals), so sharing one
+    # import across runs is safe and saves re-importing them in every workflow sandbox.
+    "duragent",
+    # pydantic and its core are pure and expensive to import; the data converter already uses
+    # the host copies, and model classes must be the same objects on both sides of it.
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_inspection",
+    "yaml",
+)
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, kept on, with the pure modules passed through once."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_providers(env: Mapping[str, str] | None = None) -> dict[str, ModelProvider]:
+    """Every provider this worker can serve. openai/anthropic read their keys when called."""
+    from activities.models import AnthropicProvider, OpenAIProvider
+
+    env = os.environ if env is None else env
+    return {
+        "scripted": ScriptedProvider(),
+        "openai": OpenAIProvider(
+            api_key=env.get("OPENAI_API_KEY"), base_url=env.get("OPENAI_BASE_URL")
+        ),
+        "anthropic": AnthropicProvider(
+            api_key=env.get("ANTHROPIC_API_KEY"), base_url=env.get("ANTHROPIC_BASE_URL")
+        ),
+    }
+
+
+def build_worker(
+    client: Client,
+    app: App,
+    settings: Settings,
+    *,
+    providers: Mapping[str, ModelProvider] | None = None,
+    task_queue: str | None = None,
+) -> Worker:
+    """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``)."""
+    prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
+    models = ModelActivities(build_providers() if providers is None else providers, prices=prices)
+    tools = ToolActivities(app)
+    specs = SpecActivities(app)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[AgentRun],
+        activities=[models.call, tools.call, specs.resolve],
+        workflow_runner=sandbox_runner(),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
+    )
