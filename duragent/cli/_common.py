@@ -1,0 +1,72 @@
+"""Options and error handling shared by the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from temporalio.client import Client
+
+from duragent.errors import DuragentError
+from duragent.settings import Settings
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+Address = Annotated[
+    str | None,
+    typer.Option(help="Temporal frontend host:port [env TEMPORAL_ADDRESS, default localhost:7233]"),
+]
+Namespace = Annotated[
+    str | None, typer.Option(help="Temporal namespace [env TEMPORAL_NAMESPACE, default default]")
+]
+AppRef = Annotated[
+    str,
+    typer.Option("--app", "-A", help="The App to serve, as module:attribute"),
+]
+DEFAULT_APP = "examples.customer_support.app:app"
+
+
+def settings(address: str | None, namespace: str | None, **overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(address=address, namespace=namespace, **overrides)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+async def connect_or_explain(s: Settings) -> Client:
+    from workers import connect
+
+    try:
+        return await connect(s)
+    except RuntimeError as exc:
+        raise DuragentError(
+            f"cannot reach Temporal at {s.address} (namespace {s.namespace!r}): {exc}. "
+            "Start one with `duragent dev`, or set TEMPORAL_ADDRESS / --address"
+        ) from None
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; turn duragent's errors into a clear message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except DuragentError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper

@@ -1,0 +1,90 @@
+"""How runs look in a terminal: steps as they happen and the final table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from duragent._messages import RunResult, StepRecord
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "rejected": "red",
+    "budget_exceeded": "yellow",
+    "running": "cyan",
+    "awaiting_approval": "magenta",
+    "awaiting_review": "magenta",
+}
+
+
+def _short(text: str | None, limit: int = 90) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def step_line(step: StepRecord) -> str:
+    """One line per step, e.g. ``s3  turn 2  info  tool lookup_order {"order_id": "1001"}  0.7 ms``."""
+    head = f"[dim]{step.step_id:>4}[/]  turn {step.turn}  [bold]{step.agent}[/]  "
+    took = f"  [dim]{step.duration_ms:.1f} ms[/]" if step.duration_ms else ""
+    if step.kind == "model":
+        what = f"model {step.model}"
+        if step.usage:
+            what += f" [dim]({step.usage.input_tokens}→{step.usage.output_tokens} tok)[/]"
+        said = f" → {_short(step.output, 70)!r}" if step.output else f" → {step.detail}"
+        return head + what + said + took
+    if step.kind in ("tool", "tool_error"):
+        mark = "[red]✗[/] " if step.kind == "tool_error" else ""
+        return (
+            head
+            + f"{mark}tool {step.tool} {step.arguments or {}} → {_short(step.output, 60)}"
+            + took
+        )
+    if step.kind == "handoff":
+        return head + f"[cyan]hand off → {step.detail}[/]"
+    if step.kind == "tool_refused":
+        return head + f"[red]refused[/] tool {step.tool}: {_short(step.detail)}"
+    return head + f"[red]{step.kind}[/] {_short(step.detail)}"
+
+
+def result_table(result: RunResult, *, ui_link: str | None = None) -> Table:
+    """The final table: output, agent path, tokens, cost, latency per layer, Web UI link."""
+    style = STATUS_STYLE.get(result.status, "white")
+    table = Table(show_header=False, title=f"run {result.workflow_id}", title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("status", f"[{style}]{result.status}[/]")
+    if result.output is not None:
+        table.add_row("output", result.output)
+    if result.error:
+        table.add_row("error", f"[red]{result.error}[/]")
+    table.add_row("agent path", " → ".join(result.agent_path))
+    table.add_row("turns / steps", f"{result.turns} / {len(result.steps)}")
+    u = result.usage
+    table.add_row("tokens", f"{u.input_tokens} in, {u.output_tokens} out, {u.cached_tokens} cached")
+    cost = f"${result.cost_usd:.6f}" + (
+        "" if result.cost_complete else " (lower bound: a model's price is unknown)"
+    )
+    table.add_row("cost", cost)
+    lat = result.latency
+    table.add_row("latency", f"{lat.total_ms:.1f} ms total")
+    for label, value in (
+        ("  input processing", lat.input_ms),
+        ("  reasoning (TTFT)", lat.reasoning_ms),
+        ("  output generation", lat.output_ms),
+        ("  tool execution", lat.tool_ms),
+        ("  approval wait", lat.approval_ms),
+        ("  orchestration", lat.orchestration_ms),
+    ):
+        table.add_row(label, f"{value:.1f} ms")
+    if result.errors:
+        table.add_row("errors", ", ".join(f"{k}: {v}" for k, v in sorted(result.errors.items())))
+    if ui_link:
+        table.add_row("Web UI", ui_link)
+    return table
+
+
+def print_result(console: Console, result: RunResult, *, ui_link: str | None = None) -> None:
+    console.print(result_table(result, ui_link=ui_link))

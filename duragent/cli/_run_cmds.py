@@ -1,0 +1,113 @@
+"""``duragent run`` and ``duragent show``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from duragent._messages import RunConfig, RunRequest, RunStatusView, StepRecord
+from duragent._names import QUERY_STATUS, QUERY_STEPS
+from duragent._spec import ModelRef
+from duragent.cli._common import (
+    Address,
+    Namespace,
+    connect_or_explain,
+    console,
+    fail,
+    run_async,
+    settings,
+)
+from duragent.cli._render import print_result, step_line
+from duragent.cli._runs import fetch, follow, start
+
+
+@run_async
+async def run(
+    agent: Annotated[str, typer.Argument(help="Entry agent, e.g. support")],
+    text: Annotated[str, typer.Argument(metavar="INPUT", help="The user's message")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result and print it")] = False,
+    follow_: Annotated[
+        bool, typer.Option("--follow", help="Print steps as they happen (implies --wait)")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Run every agent on this model, e.g. openai/gpt-4.1-mini")
+    ] = None,
+    max_turns: Annotated[int | None, typer.Option(help="Override the agents' max_turns")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant, searchable as DuragentTenant")] = None,
+    user: Annotated[str | None, typer.Option(help="The end user the run acts for")] = None,
+    task_queue: Annotated[
+        str | None, typer.Option(help="Task queue of the workers [env DURAGENT_TASK_QUEUE]")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
+    address: Address = None,
+    namespace: Namespace = None,
+) -> None:
+    """Start an agent run; with --wait or --follow, print the result table and exit 0 if completed."""
+    s = settings(address, namespace, task_queue=task_queue)
+    try:
+        config = RunConfig(
+            model=ModelRef.model_validate(model) if model else None, max_turns=max_turns
+        )
+        request = RunRequest(agent=agent, input=text, tenant=tenant, user=user, run_config=config)
+    except ValidationError as exc:
+        fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+    client = await connect_or_explain(s)
+    handle = await start(client, request, task_queue=s.task_queue)
+    link = s.run_url(handle.id)
+    if not (wait or follow_):
+        console.print(f"started [bold]{handle.id}[/]\n{link}")
+        return
+    if follow_:
+        console.print(f"[dim]following {handle.id} — {link}[/]")
+        result = await follow(console, handle)
+    else:
+        result = await handle.result()
+    if json_:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
+    if result.status != "completed":
+        raise typer.Exit(1)
+
+
+@run_async
+async def show(
+    workflow_id: Annotated[
+        str, typer.Argument(metavar="RUN", help="Workflow id, e.g. run-support-1a2b3c4d5e")
+    ],
+    json_: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
+    address: Address = None,
+    namespace: Namespace = None,
+) -> None:
+    """Show a run: its result once finished, its status and steps so far while running."""
+    s = settings(address, namespace)
+    client = await connect_or_explain(s)
+    try:
+        status, result = await fetch(client, workflow_id)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            fail(f"no run {workflow_id!r} in namespace {s.namespace!r}")
+        raise
+    if result is not None:
+        if json_:
+            print(result.model_dump_json(indent=2))
+            return
+        for step in result.steps:
+            console.print(step_line(step))
+        print_result(console, result, ui_link=s.run_url(workflow_id, result.run_id))
+        return
+    handle = client.get_workflow_handle(workflow_id)
+    console.print(f"[bold]{workflow_id}[/]: Temporal status {status}")
+    if status == "RUNNING":
+        view = await handle.query(QUERY_STATUS, result_type=RunStatusView)
+        steps = await handle.query(QUERY_STEPS, 0, result_type=list[StepRecord])
+        for step in steps:
+            console.print(step_line(step))
+        console.print(
+            f"status {view.status}, agent {view.agent}, turn {view.turn}, "
+            f"{view.usage.total_tokens} tokens, ${view.cost_usd:.6f}"
+        )
+    console.print(s.run_url(workflow_id))

@@ -1,0 +1,163 @@
+"""``duragent worker``, ``duragent dev`` and ``duragent demo``: the long-running commands."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from duragent import App
+from duragent.cli._common import (
+    DEFAULT_APP,
+    Address,
+    AppRef,
+    Namespace,
+    connect_or_explain,
+    console,
+    run_async,
+    settings,
+)
+from duragent.settings import Settings
+
+
+def _stop_event() -> asyncio.Event:
+    """Set on Ctrl-C or SIGTERM, so workers drain and the dev server stops in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
+    from activities.models._base import close_providers
+    from workers import build_providers, build_worker, ensure_search_attributes
+
+    client = await connect_or_explain(s)
+    added = await ensure_search_attributes(client)
+    if added:
+        console.print(f"[dim]registered search attributes: {', '.join(added)}[/]")
+    providers = build_providers()
+    stack.push_async_callback(close_providers, providers)
+    worker = build_worker(client, app, s, providers=providers)
+    await stack.enter_async_context(worker)
+    console.print(
+        f"worker serving app [bold]{app.name}[/] ({len(app.agents)} agents, {len(app.tools)} tools) "
+        f"on task queue [bold]{s.task_queue}[/] at {s.address}/{s.namespace}"
+    )
+
+
+def _load(app_ref: str) -> App:
+    from duragent import logging as dlog
+    from workers import load_app
+
+    dlog.configure()
+    return load_app(app_ref)
+
+
+@run_async
+async def worker(
+    app: AppRef = DEFAULT_APP,
+    task_queue: Annotated[
+        str | None, typer.Option(help="Task queue [env DURAGENT_TASK_QUEUE]")
+    ] = None,
+    address: Address = None,
+    namespace: Namespace = None,
+) -> None:
+    """Serve an App's agents and tools until Ctrl-C/SIGTERM (then finish in-flight tasks)."""
+    s = settings(address, namespace, task_queue=task_queue)
+    served = _load(app)
+    stop = _stop_event()
+    async with AsyncExitStack() as stack:
+        await _serve_worker(served, s, stack)
+        await stop.wait()
+        console.print("stopping worker…")
+
+
+async def _start_dev_server(
+    s: Settings, home: Path, port: int, ui_port: int, stack: AsyncExitStack
+) -> Settings:
+    from workers._devserver import DevServer, DevServerError
+
+    server = DevServer(home=home, port=port, ui_port=ui_port)
+    try:
+        await server.start()
+    except DevServerError as exc:
+        from duragent.errors import DuragentError
+
+        raise DuragentError(str(exc)) from None
+    stack.callback(server.stop)
+    console.print(
+        f"Temporal dev server at [bold]{server.address}[/], Web UI at [bold]{server.ui_url}[/]"
+    )
+    return Settings(**{**s.__dict__, "address": server.address, "ui_url": server.ui_url})
+
+
+@run_async
+async def dev(
+    app: AppRef = DEFAULT_APP,
+    port: Annotated[int, typer.Option(help="Frontend gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
+    home: Annotated[
+        Path | None, typer.Option(help="State folder [env DURAGENT_HOME, default .duragent]")
+    ] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Start only the server")] = False,
+) -> None:
+    """Start a Temporal dev server (Web UI, search attributes, state under .duragent/) and a worker."""
+    s = settings(None, None, home=home)
+    served = None if no_worker else _load(app)
+    stop = _stop_event()
+    async with AsyncExitStack() as stack:
+        s = await _start_dev_server(s, s.home, port, ui_port, stack)
+        if served is not None:
+            await _serve_worker(served, s, stack)
+        console.print("[dim]Ctrl-C to stop[/]")
+        await stop.wait()
+        console.print("stopping…")
+
+
+@run_async
+async def demo(
+    app: AppRef = DEFAULT_APP,
+    exit_: Annotated[
+        bool, typer.Option("--exit", help="Exit after the scenarios instead of serving")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Frontend gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
+) -> None:
+    """Start the dev server and a worker, run the app's demo scenarios, print results and links."""
+    from duragent.cli._demo import run_scenarios
+    from workers._devserver import port_open
+
+    s = settings(None, None)
+    served = _load(app)
+    stop = _stop_event()
+    async with AsyncExitStack() as stack:
+        if port_open("127.0.0.1", port):
+            s = Settings(
+                **{
+                    **s.__dict__,
+                    "address": f"127.0.0.1:{port}",
+                    "ui_url": f"http://localhost:{ui_port}",
+                }
+            )
+            console.print(f"[dim]using the Temporal server already listening on port {port}[/]")
+        else:
+            s = await _start_dev_server(s, s.home, port, ui_port, stack)
+        await _serve_worker(served, s, stack)
+        client = await connect_or_explain(s)
+        ok = await run_scenarios(client, s, app)
+        if exit_:
+            if not ok:
+                raise typer.Exit(1)
+            return
+        console.print(
+            "\n[bold]Still serving[/] — try another run in a second terminal, then Ctrl-C here to stop:"
+        )
+        console.print('  .venv/bin/duragent run support "My app crashes on login" --follow')
+        await stop.wait()
+        console.print("stopping…")
