@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._confidence import INSTRUCTION, split_self_reported
 from activities.models import ModelProvider
 from duragent import ModelRequest, ModelResponse, ProviderError
 from duragent._names import ACTIVITY_MODEL
@@ -57,10 +58,30 @@ class ModelActivities:
                 type="invalid_request",
                 non_retryable=True,
             )
+        ask_report = (
+            request.want_confidence
+            and request.model.provider != "scripted"
+            and not getattr(provider, "returns_logprobs", False)
+        )
+        if ask_report:
+            request = request.model_copy(
+                update={"instructions": request.instructions + INSTRUCTION}
+            )
         try:
             response = await provider.complete(request)
         except ProviderError as error:
             raise to_application_error(error) from error
-        return response.model_copy(
-            update={"cost_usd": cost_usd(response.model, response.usage, self._prices)}
-        )
+        update: dict[str, object] = {
+            "cost_usd": cost_usd(response.model, response.usage, self._prices)
+        }
+        if (
+            request.want_confidence
+            and response.confidence is None
+            and not response.message.tool_calls
+        ):
+            text, reported = split_self_reported(response.message.content)
+            if reported is not None:
+                update["message"] = response.message.model_copy(update={"content": text})
+                update["confidence"] = reported
+                update["confidence_source"] = "self_reported"
+        return response.model_copy(update=update)

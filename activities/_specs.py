@@ -17,8 +17,9 @@ from duragent._names import ACTIVITY_RESOLVE
 
 
 class SpecActivities:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, search_attributes: bool = True) -> None:
         self._app = app
+        self._search_attributes = search_attributes
 
     @activity.defn(name=ACTIVITY_RESOLVE)
     async def resolve(self, request: ResolveRequest) -> ResolvedSpecs:
@@ -28,4 +29,9 @@ class SpecActivities:
             specs = self._app.resolve(request.agent)
         except SpecError as exc:
             raise ApplicationError(str(exc), type="spec_error", non_retryable=True) from exc
-        return specs.model_copy(update={"resolve_ms": (time.perf_counter() - started) * 1000})
+        return specs.model_copy(
+            update={
+                "resolve_ms": (time.perf_counter() - started) * 1000,
+                "search_attributes": self._search_attributes,
+            }
+        )

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.models import ScriptedProvider
 from duragent import RunRequest
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
 from workers import build_worker
@@ -42,8 +43,13 @@ async def main(runs: int, stock: bool) -> None:
         data_converter=pydantic_data_converter,
     )
     try:
+        audit_log = SQLiteAuditLog(Path(tempfile.mkdtemp()) / "audit.db")
         worker = build_worker(
-            env.client, app, Settings(), providers={"scripted": ScriptedProvider()}
+            env.client,
+            app,
+            Settings(),
+            providers={"scripted": ScriptedProvider()},
+            audit_log=audit_log,
         )
         async with worker:
             walls, events, sizes, turns = [], [], [], set()

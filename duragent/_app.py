@@ -13,7 +13,10 @@ from duragent.errors import SpecError
 
 
 class App:
-    """The registry a worker serves: ``App(agents=[...], tools=[...])``.
+    """The registry a worker serves: ``App(agents=[...], tools=[...], approvers={...})``.
+
+    ``approvers`` maps each approver's name to their roles; rules and review policies name
+    approvers or roles. (Approvers' signing keys are worker configuration, never part of the app.)
 
     ``agents`` may be specs, or paths of YAML spec files. Construction fails with a ``SpecError``
     if an agent names a tool, handoff or delegate the app does not have.
@@ -24,9 +27,11 @@ class App:
         *,
         agents: Iterable[AgentSpec | str | Path],
         tools: Iterable[Tool] = (),
+        approvers: Mapping[str, Iterable[str]] | None = None,
         name: str = "app",
     ) -> None:
         self.name = name
+        self._approvers = {who: sorted(set(roles)) for who, roles in (approvers or {}).items()}
         specs: list[AgentSpec] = []
         for item in agents:
             if isinstance(item, AgentSpec):
@@ -109,7 +114,13 @@ class App:
             agents=reachable,
             hashes={name: spec.spec_hash() for name, spec in reachable.items()},
             tools=tools,
+            approvers=dict(self._approvers),
         )
+
+    @property
+    def approvers(self) -> dict[str, list[str]]:
+        """Approver name to roles: who may decide steps whose rules name roles."""
+        return dict(self._approvers)
 
 
 def _known(kind: str, names: Mapping[str, object]) -> str:

@@ -101,6 +101,8 @@ class ModelRequest(_Frozen):
     messages: list[Message] = Field(default_factory=list)
     script: list[ScriptRule] = Field(default_factory=list)
     """Rules for the ``scripted`` provider; empty for every other provider."""
+    want_confidence: bool = False
+    """Ask for token log-probabilities (or parse a self-reported score) to rate the answer."""
 
 
 class ModelResponse(_Frozen):
@@ -117,6 +119,8 @@ class ModelResponse(_Frozen):
     total_ms: float = 0.0
     finish_reason: str = "stop"
     confidence: float | None = None
+    confidence_source: str | None = None
+    """logprobs, self_reported, scripted or grader."""
 
 
 class ToolCallRequest(_Frozen):
@@ -143,6 +147,23 @@ class ToolResult(_Frozen):
     duration_ms: float = 0.0
 
 
+class TokenCheck(_Frozen):
+    """Input of the ``approvals.verify_token`` local activity."""
+
+    token: str
+    workflow_id: str
+    step_id: str
+    approver: str
+    args_hash: str | None = None
+
+
+class TokenVerdict(_Frozen):
+    """Output of ``approvals.verify_token``: ``reason`` says why a token is refused."""
+
+    ok: bool
+    reason: str | None = None
+
+
 class ResolveRequest(_Frozen):
     """Input of the ``specs.resolve`` local activity."""
 
@@ -157,6 +178,10 @@ class ResolvedSpecs(_Frozen):
     hashes: dict[str, str]
     """Agent name to sha256 of the spec as resolved (instructions text included)."""
     tools: dict[str, ToolSpec]
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    """Approver name to roles, from the app: which roles may decide which steps."""
+    search_attributes: bool = True
+    """Whether the worker's server has duragent's search attributes (recorded: replay-safe)."""
     resolve_ms: float = 0.0
     """How long resolving took: part of the input-processing layer."""
 
@@ -196,11 +221,31 @@ class LatencyBreakdown(_Frozen):
     """The remainder: Temporal dispatch, history, serialization."""
 
 
-StepKind = Literal["model", "model_error", "tool", "tool_refused", "tool_error", "handoff"]
+StepKind = Literal[
+    "model",
+    "model_error",
+    "tool",
+    "tool_refused",
+    "tool_error",
+    "handoff",
+    "guardrail",
+    "approval_requested",
+    "approval_decided",
+    "approval_refused",
+    "approval_timeout",
+    "approval_escalated",
+    "review_requested",
+    "review_decided",
+]
 
 
 class StepRecord(_Frozen):
-    """One thing a run did, in order. The run's record and (later) its audit trail."""
+    """One thing a run did, in order: the run's record, and its audit trail.
+
+    Governance records (guardrail decisions, approval requests, decisions, refused decisions,
+    timeouts, reviews) carry the rule, the action, who decided and why, and the hashes that tie
+    them to the exact spec and tool arguments.
+    """
 
     step_id: str
     kind: StepKind
@@ -215,6 +260,18 @@ class StepRecord(_Frozen):
     usage: Usage | None = None
     cost_usd: float | None = None
     detail: str | None = None
+    rule: str | None = None
+    """The guardrail rule that decided, for governance records."""
+    action: str | None = None
+    """allow, block, require_approval, require_review, redact; or approve, reject, edit, respond."""
+    approver: str | None = None
+    reason: str | None = None
+    via: str | None = None
+    """How a decision arrived: update, signal, timeout."""
+    ref: str | None = None
+    """The step this record is about (an approval decision refers to its request)."""
+    spec_hash: str | None = None
+    args_hash: str | None = None
 
 
 class RunStatusView(_Frozen):
@@ -251,3 +308,26 @@ class RunResult(_Frozen):
     """Failures seen during the run, by type (timeout, rate_limit, tool_error, ...)."""
     error: str | None = None
     """Why the run did not complete, when it did not."""
+
+
+class AuditEntry(_Frozen):
+    """One record of the audit log: a run's step with who and what it belongs to."""
+
+    workflow_id: str
+    run_id: str
+    agent: str
+    tenant: str | None = None
+    user: str | None = None
+    step: StepRecord
+    spec_hash: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Written once, ever: (workflow id, run id, step id)."""
+        return (self.workflow_id, self.run_id, self.step.step_id)
+
+
+class AuditBatch(_Frozen):
+    """Input of the ``audit.append`` activity: the steps a run took since its last append."""
+
+    entries: list[AuditEntry] = Field(default_factory=list)

@@ -12,6 +12,13 @@ WORKFLOW = "AgentRun"
 ACTIVITY_MODEL = "model.call"
 ACTIVITY_TOOL = "tool.call"
 ACTIVITY_RESOLVE = "specs.resolve"
+ACTIVITY_VERIFY_TOKEN = "approvals.verify_token"
+ACTIVITY_AUDIT = "audit.append"
+
+SIGNAL_APPROVE = "approve"
+SIGNAL_REJECT = "reject"
+UPDATE_DECIDE = "decide"
+QUERY_PENDING = "pending_approvals"
 
 QUERY_STATUS = "status"
 QUERY_TRANSCRIPT = "transcript"

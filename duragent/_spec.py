@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from duragent._guardrails import Rule, validate_policy
+
 PROVIDERS = ("openai", "anthropic", "scripted")
 """Model providers a worker can serve."""
 
@@ -130,6 +132,36 @@ class ScriptRule(_Frozen):
         return self
 
 
+class ReviewPolicy(_Frozen):
+    """Human review of final answers: below a confidence, above a risk score, or by rule.
+
+    Confidence comes from token log-probabilities where the provider returns them, else from a
+    score the model reports itself (a trailing ``confidence: 0.72``), else from ``grader`` (a
+    model asked to grade the answer); the scripted model sets it per rule. Which source was used
+    is recorded. No confidence at all counts as below the threshold.
+    """
+
+    confidence_threshold: float | None = Field(default=None, ge=0, le=1)
+    risk_threshold: float | None = Field(default=None, ge=0, le=1)
+    grader: ModelRef | None = None
+    reviewers: list[str] = Field(default_factory=list)
+    reviewer_roles: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=86_400, gt=0)
+    on_timeout: Literal["reject", "escalate"] = "reject"
+    escalate_to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone_reviews(self) -> ReviewPolicy:
+        active = self.confidence_threshold is not None or self.risk_threshold is not None
+        if active and not (self.reviewers or self.reviewer_roles):
+            raise ValueError(
+                "a review policy needs 'reviewers' or 'reviewer_roles': nobody could review"
+            )
+        if self.on_timeout == "escalate" and not self.escalate_to:
+            raise ValueError("on_timeout 'escalate' needs 'escalate_to'")
+        return self
+
+
 class AgentSpec(_Frozen):
     """An agent: a model, instructions, the tools it may call and the agents it may hand off to.
 
@@ -151,6 +183,12 @@ class AgentSpec(_Frozen):
     delegates: list[str] = Field(default_factory=list)
     script: list[ScriptRule] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    guardrails: list[Rule] = Field(default_factory=list)
+    """Rules on the input, each tool call and the output: allow, block, require approval or
+    review, redact."""
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    environment: Literal["production", "staging", "development", "test"] = "production"
+    """Rules with mode 'never' (no approval at all) are allowed only in 'test'."""
 
     _source: str | None = PrivateAttr(default=None)
     """The file the spec was loaded from, for error messages; not part of the spec's hash."""
@@ -202,6 +240,10 @@ class AgentSpec(_Frozen):
             duplicates = sorted({i for i in items if items.count(i) > 1})
             if duplicates:
                 raise ValueError(f"'{field}' lists {', '.join(duplicates)} more than once")
+        try:
+            validate_policy(self.guardrails, environment=self.environment)
+        except ValueError as exc:
+            raise ValueError(f"'guardrails': {exc}") from None
         if self.name in self.handoffs:
             raise ValueError("'handoffs': an agent cannot hand off to itself; remove it")
         uses_script = self.model.provider == "scripted" or any(

@@ -29,6 +29,13 @@ class Settings:
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     pricing_file: Path | None = None
+    audit_log: str = ".duragent/audit.db"
+    """Where the hash-chained audit log lives: a SQLite path, or a postgresql:// URL."""
+    approver_keys_file: Path | None = None
+    """YAML mapping approver name to the secret that signs their approval tokens."""
+    search_attributes: bool = True
+    """Upsert DuragentAgent/Status/... on runs. Off only where the server cannot have them
+    (Temporal's time-skipping test server): runs then cannot be found by status or pending."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/Ctrl-C, how long in-flight activities may run before they are cancelled."""
 
@@ -48,6 +55,9 @@ class Settings:
             "max_concurrent_workflow_tasks": "DURAGENT_MAX_CONCURRENT_WORKFLOW_TASKS",
             "pricing_file": "DURAGENT_PRICING_FILE",
             "shutdown_grace_s": "DURAGENT_SHUTDOWN_GRACE_S",
+            "audit_log": "DURAGENT_AUDIT_LOG",
+            "approver_keys_file": "DURAGENT_APPROVER_KEYS_FILE",
+            "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
         }
         for field, variable in pairs.items():
             raw = env.get(variable)
@@ -71,11 +81,15 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if value < 1:
             raise ValueError(f"{variable}={raw!r} must be at least 1")
         return value
+    if field == "search_attributes":
+        if raw.lower() not in ("on", "off", "true", "false", "1", "0"):
+            raise ValueError(f"{variable}={raw!r} must be on or off")
+        return raw.lower() in ("on", "true", "1")
     if field == "shutdown_grace_s":
         try:
             return float(raw)
         except ValueError:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds") from None
-    if field in ("home", "pricing_file"):
+    if field in ("home", "pricing_file", "approver_keys_file"):
         return Path(raw)
     return raw

@@ -7,6 +7,7 @@ download cannot work offline); it lives next to ``sys.executable``.
 from __future__ import annotations
 
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from temporalio.worker import Worker
 
 from duragent import App
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
 from workers import build_worker
 
@@ -64,14 +66,32 @@ async def client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @asynccontextmanager
-async def new_worker(client: Client, app: App, **kwargs: object) -> AsyncIterator[Worker]:
-    """A worker serving ``app`` on a fresh task queue (``worker.task_queue``)."""
-    worker = build_worker(
-        client,
-        app,
-        Settings(),
-        task_queue=f"test-{uuid.uuid4().hex[:8]}",
-        **kwargs,  # type: ignore[arg-type]
-    )
-    async with worker:
-        yield worker
+async def new_worker(
+    client: Client,
+    app: App,
+    *,
+    settings: Settings | None = None,
+    audit_log: AuditLog | None = None,
+    task_queue: str | None = None,
+    **kwargs: object,
+) -> AsyncIterator[Worker]:
+    """A worker serving ``app`` on a fresh task queue (``worker.task_queue``).
+
+    Unless given one, it writes its audit log to a fresh temporary SQLite file.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        log = audit_log or SQLiteAuditLog(Path(folder) / "audit.db")
+        worker = build_worker(
+            client,
+            app,
+            settings or Settings(),
+            audit_log=log,
+            task_queue=task_queue or f"test-{uuid.uuid4().hex[:8]}",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        try:
+            async with worker:
+                yield worker
+        finally:
+            if audit_log is None:
+                log.close()

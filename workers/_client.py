@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.errors import DuragentError
 from duragent.settings import Settings
 
 log = structlog.get_logger("duragent.client")
@@ -31,16 +32,38 @@ async def connect(settings: Settings) -> Client:
     )
 
 
+SA_TYPE_NAMES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
+
+
+def _fix(missing: list[str]) -> str:
+    types = {key.name: SA_TYPE_NAMES[key.indexed_value_type.name] for key in SEARCH_ATTRIBUTES}
+    commands = "; ".join(
+        f"temporal operator search-attribute create --name {name} --type {types[name]}"
+        for name in missing
+    )
+    return (
+        f"an operator can run: {commands}. Or, where the server cannot hold them (the "
+        "time-skipping test server), start workers with DURAGENT_SEARCH_ATTRIBUTES=off"
+    )
+
+
 async def ensure_search_attributes(client: Client) -> list[str]:
     """Register duragent's search attributes where missing; return the names added.
 
-    The dev server gets them at start; on a cluster this needs operator permissions, and
-    a worker without them logs what an operator must run instead of failing.
+    Runs would otherwise fail every workflow task on their first upsert and be stuck, so a
+    worker that cannot have them refuses to start, saying what an operator must run.
     """
     namespace = client.namespace
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
+    everything = [key.name for key in SEARCH_ATTRIBUTES]
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+    except RPCError as exc:
+        raise DuragentError(
+            f"cannot list the search attributes of namespace {namespace!r} ({exc.message}); "
+            + _fix(everything)
+        ) from None
     missing = {
         key.name: _INDEXED[key.indexed_value_type.name]
         for key in SEARCH_ATTRIBUTES
@@ -53,11 +76,9 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     except RPCError as exc:
-        log.warning(
-            "search attributes missing and could not be registered",
-            missing=sorted(missing),
-            error=str(exc),
-            fix="temporal operator search-attribute create --name DuragentStatus --type Keyword ...",
-        )
-        return []
+        raise DuragentError(
+            f"search attributes {', '.join(sorted(missing))} are missing in namespace "
+            f"{namespace!r} and could not be registered ({exc.message}); " + _fix(sorted(missing))
+        ) from None
+    log.info("registered search attributes", names=sorted(missing), namespace=namespace)
     return sorted(missing)

@@ -15,8 +15,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import ModelActivities, SpecActivities, ToolActivities
+from activities._approvals import ApprovalActivities, load_approver_keys
+from activities._audit import AuditActivities
 from activities.models import ModelProvider, ScriptedProvider
 from duragent import App
+from duragent.audit import AuditLog
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
 from workflows import AgentRun
@@ -63,19 +66,33 @@ def build_worker(
     app: App,
     settings: Settings,
     *,
+    audit_log: AuditLog,
     providers: Mapping[str, ModelProvider] | None = None,
     task_queue: str | None = None,
 ) -> Worker:
-    """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``)."""
+    """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``).
+
+    The caller owns ``audit_log`` (``duragent.audit.open_audit_log(settings.audit_log)``) and
+    closes it after the worker has shut down.
+    """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
     models = ModelActivities(build_providers() if providers is None else providers, prices=prices)
     tools = ToolActivities(app)
-    specs = SpecActivities(app)
+    specs = SpecActivities(app, search_attributes=settings.search_attributes)
+    keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
+    approvals = ApprovalActivities(keys)
+    audit = AuditActivities(audit_log)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[AgentRun],
-        activities=[models.call, tools.call, specs.resolve],
+        activities=[
+            models.call,
+            tools.call,
+            specs.resolve,
+            approvals.verify_token,
+            audit.append,
+        ],
         workflow_runner=sandbox_runner(),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

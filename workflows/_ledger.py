@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from duragent._approvals import args_hash
 from duragent._messages import (
     LatencyBreakdown,
     ModelResponse,
@@ -39,12 +40,16 @@ class Ledger:
         self._next_step += 1
         return step_id
 
+    def make(
+        self, kind: StepKind, *, step_id: str, agent: str, turn: int, at: datetime, **fields: Any
+    ) -> StepRecord:
+        return StepRecord(step_id=step_id, kind=kind, agent=agent, turn=turn, at=at, **fields)
+
     def record(
         self, kind: StepKind, *, agent: str, turn: int, at: datetime, **fields: Any
     ) -> StepRecord:
-        step = StepRecord(
-            step_id=self.next_step_id(), kind=kind, agent=agent, turn=turn, at=at, **fields
-        )
+        """Append a new step with the next step id."""
+        step = self.make(kind, step_id=self.next_step_id(), agent=agent, turn=turn, at=at, **fields)
         self.steps.append(step)
         return step
 
@@ -80,6 +85,8 @@ class Ledger:
         turn: int,
         at: datetime,
         arguments: dict[str, Any],
+        ref: str | None = None,
+        spec_hash: str | None = None,
     ) -> None:
         self.tool_ms += result.duration_ms
         if result.is_error:
@@ -96,6 +103,9 @@ class Ledger:
                 arguments=arguments,
                 output=result.output,
                 detail=result.error_type,
+                ref=ref,
+                spec_hash=spec_hash,
+                args_hash=args_hash(arguments),
             )
         )
 

@@ -1,25 +1,36 @@
 """``AgentRun``: one agent run as a Temporal workflow.
 
 Determinism: this module imports only the Temporal workflow API and pure ``duragent`` modules
-(specs, messages, names); time comes from ``workflow.now()``. Every side effect (model calls,
-tools, reading specs) is an activity, so a crashed worker resumes the run from history without
-repeating a completed call.
+(specs, messages, guardrails, names); time comes from ``workflow.now()``. Every side effect
+(model calls, tools, reading specs, verifying tokens, writing the audit log) is an activity, so
+a crashed worker resumes the run from history without repeating a completed call.
 
-The loop, per turn: model call (primary, then fallbacks) → for each tool call: allowlist →
-handoff, or tool activity → next turn, until the model answers without tool calls, a limit is
-reached, or every model failed.
+The loop: input guardrails → per turn: model call (primary, then fallbacks) → for each tool
+call: handoff, or allowlist → guardrails → approval if required → tool activity → until the
+model answers without tool calls; then output guardrails and the review policy.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import SearchAttributeUpdate
 
+from duragent._approvals import (
+    ApprovalDecision,
+    ApprovalKind,
+    ApprovalOutcome,
+    ApprovalRequest,
+    args_hash,
+)
+from duragent._coerce import coerce_arguments
+from duragent._guardrails import RISK_SCORES, Decision, Rule
 from duragent._messages import (
+    AuditBatch,
+    AuditEntry,
     Message,
     ModelRequest,
     ModelResponse,
@@ -32,68 +43,55 @@ from duragent._messages import (
     StepRecord,
     ToolCall,
     ToolCallRequest,
-    ToolResult,
     ToolSchema,
     ToolSpec,
 )
 from duragent._names import (
-    ACTIVITY_MODEL,
+    ACTIVITY_AUDIT,
     ACTIVITY_RESOLVE,
-    ACTIVITY_TOOL,
     HANDOFF_PREFIX,
+    QUERY_PENDING,
     QUERY_STATUS,
     QUERY_STEPS,
     QUERY_TRANSCRIPT,
     SA_AGENT,
     SA_COST,
+    SA_PENDING,
     SA_STATUS,
     SA_TENANT,
-    SANDBOX_TASK_QUEUE,
+    SIGNAL_APPROVE,
+    SIGNAL_REJECT,
+    UPDATE_DECIDE,
     WORKFLOW,
 )
 from duragent._spec import AgentSpec, ModelRef
 from duragent.errors import SpecError
+from workflows._calls import (
+    ACTIVITY_FAILURES,
+    call_model,
+    call_tool,
+    error_message,
+    error_type,
+    grading_request,
+    parse_grade,
+)
+from workflows._desk import ApprovalDesk
+from workflows._guard import Guard
 from workflows._ledger import Ledger
 
-MODEL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=["auth", "invalid_request", "content_filter", "context_length"],
-)
-"""Per model: 100 ms, 200 ms, then the next model in the fallback chain."""
 
-IDEMPOTENT_TOOL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3
-)
-ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
-"""Non-idempotent tools are never retried blindly."""
+class _End(Exception):
+    """Ends the run early with a status (a block, a rejection, a limit)."""
 
-
-ACTIVITY_FAILURES = (ActivityError, ApplicationError)
-"""What an activity call raises once its attempts are spent: a regular activity's failure
-arrives as ``ActivityError`` wrapping the cause; a local activity's may arrive as the bare
-``ApplicationError``."""
-
-
-def _error_type(error: BaseException) -> str:
-    cause = error.cause if isinstance(error, ActivityError) else error
-    if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type
-    if cause is not None and type(cause).__name__ == "TimeoutError":
-        return "timeout"
-    return "provider_error"
-
-
-def _error_message(error: BaseException) -> str:
-    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
-    return getattr(cause, "message", None) or str(cause)
+    def __init__(self, status: RunStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])
 class AgentRun:
-    """Runs an agent (and the agents it hands off to) to a final answer, durably."""
+    """Runs an agent (and the agents it hands off to) to a final answer, durably and governed."""
 
     def __init__(self) -> None:
         self._ledger = Ledger()
@@ -103,6 +101,16 @@ class AgentRun:
         self._messages: list[Message] = []
         self._specs: ResolvedSpecs | None = None
         self._last_model_error = ""
+        self._max_risk: float | None = None
+        self._audited = 0
+        self._request: RunRequest | None = None
+        self._output: str | None = None
+        self._path: list[str] = []
+        self._last_request_id: str | None = None
+        self._desk = ApprovalDesk(self._ledger, self._pending_changed)
+        self._guard = Guard(self._ledger)
+
+    # -- queries, signals, update ------------------------------------------------------------
 
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> RunStatusView:
@@ -114,6 +122,7 @@ class AgentRun:
             usage=self._ledger.usage,
             cost_usd=self._ledger.cost_usd,
             steps=len(self._ledger.steps),
+            pending_steps=sorted(self._desk.pending),
         )
 
     @workflow.query(name=QUERY_STEPS)
@@ -126,13 +135,54 @@ class AgentRun:
         """The conversation so far."""
         return list(self._messages)
 
+    @workflow.query(name=QUERY_PENDING)
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Steps waiting for a human decision."""
+        return list(self._desk.pending.values())
+
+    @workflow.signal(name=SIGNAL_APPROVE)
+    async def approve(self, decision: Any) -> None:
+        """Approve (or edit, or respond to) a pending step. Refusals are recorded, not raised."""
+        await self._desk.decide_raw(decision, via="signal", action="approve")
+
+    @workflow.signal(name=SIGNAL_REJECT)
+    async def reject(self, decision: Any) -> None:
+        """Reject a pending step. Refusals are recorded, not raised."""
+        await self._desk.decide_raw(decision, via="signal", action="reject")
+
+    @workflow.update(name=UPDATE_DECIDE)
+    async def decide(self, decision: ApprovalDecision) -> ApprovalOutcome:
+        """Decide a pending step; a decision that fails validation never enters history."""
+        return await self._desk.decide(decision, via="update")
+
+    @decide.validator
+    def _validate_decide(self, decision: ApprovalDecision) -> None:
+        self._desk.validate(decision)
+
+    # -- the run -----------------------------------------------------------------------------
+
     @workflow.run
     async def run(self, request: RunRequest) -> RunResult:
+        self._request = request
         self._agent = request.agent
-        workflow.upsert_search_attributes(
-            [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
-            + ([SA_TENANT.value_set(request.tenant)] if request.tenant else [])
-        )
+        self._desk.agent = request.agent
+        self._path = [request.agent]
+        try:
+            specs = await self._resolve(request)
+            self._upsert(
+                [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
+                + ([SA_TENANT.value_set(request.tenant)] if request.tenant else [])
+            )
+            await self._run(request, specs)
+            result = self._finish("completed", output=self._output)
+        except _End as end:
+            result = self._finish(end.status, error=end.reason)
+        await self._flush_audit()
+        # Decisions still being handled (a signal verifying its token) finish before the run does.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _resolve(self, request: RunRequest) -> ResolvedSpecs:
         try:
             specs = await workflow.execute_local_activity(
                 ACTIVITY_RESOLVE,
@@ -142,53 +192,247 @@ class AgentRun:
                 summary=f"resolve specs for {request.agent}",
             )
         except ACTIVITY_FAILURES as error:
-            self._ledger.errors[_error_type(error)] += 1
-            return self._finish(
-                request, "failed", error=_error_message(error), path=[request.agent]
-            )
+            self._ledger.errors[error_type(error)] += 1
+            raise _End("failed", error_message(error)) from None
         self._ledger.input_ms += specs.resolve_ms
         self._specs = specs
-        self._messages.append(Message(role="user", content=request.input))
-        return await self._loop(request, specs)
+        self._desk.roles = specs.approvers
+        return specs
 
-    async def _loop(self, request: RunRequest, specs: ResolvedSpecs) -> RunResult:
+    async def _run(self, request: RunRequest, specs: ResolvedSpecs) -> None:
         agent = specs.agents[specs.entry]
-        path = [agent.name]
+        text = await self._check_input(agent, request.input)
+        self._messages.append(Message(role="user", content=text))
         while True:
             max_turns = request.run_config.max_turns or agent.limits.max_turns
             if self._turn >= max_turns:
-                return self._finish(
-                    request,
+                raise _End(
                     "budget_exceeded",
-                    path=path,
-                    error=f"max_turns ({max_turns}) reached without a final answer; "
-                    "raise limits.max_turns or check the agent's instructions for a loop",
+                    f"max_turns ({max_turns}) reached without a final answer; raise "
+                    "limits.max_turns or check the agent's instructions for a loop",
                 )
             self._turn += 1
+            self._desk.turn = self._turn
             response = await self._call_model(request, agent, specs)
-            if response is None:
-                return self._finish(request, "failed", path=path, error=self._last_model_error)
             self._messages.append(response.message)
             over = self._over_budget(agent)
             if over:
-                return self._finish(request, "budget_exceeded", path=path, error=over)
+                raise _End("budget_exceeded", over)
             if not response.message.tool_calls:
-                return self._finish(
-                    request, "completed", path=path, output=response.message.content
-                )
+                answer = await self._check_output(agent, response)
+                if answer is not None:
+                    self._output = answer
+                    return
+                continue
             handed_to = await self._run_tool_calls(
                 request, agent, specs, response.message.tool_calls
             )
             if handed_to is not None:
                 agent = specs.agents[handed_to]
-                self._agent = agent.name
-                path.append(agent.name)
-                workflow.upsert_search_attributes([SA_AGENT.value_set(agent.name)])
+                self._agent = self._desk.agent = agent.name
+                self._path.append(agent.name)
+                self._upsert([SA_AGENT.value_set(agent.name)])
+
+    # -- guardrail checkpoints ---------------------------------------------------------------
+
+    def _hash(self, agent: AgentSpec) -> str | None:
+        return self._specs.hashes.get(agent.name) if self._specs else None
+
+    async def _check_input(self, agent: AgentSpec, text: str) -> str:
+        decision = self._guard.check(
+            agent, "input", turn=0, at=workflow.now(), spec_hash=self._hash(agent), text=text
+        )
+        if decision.action == "block":
+            raise _End("rejected", f"input blocked by policy: {decision.reason}")
+        if decision.action == "redact" and decision.redacted_text is not None:
+            return decision.redacted_text
+        if decision.action == "require_approval":
+            assert decision.rule is not None
+            verdict = await self._ask(
+                "input", agent, decision, arguments={"input": text}, rule=decision.rule
+            )
+            if verdict is None or verdict.action == "reject":
+                raise _End("rejected", f"input not approved: {self._why(verdict)}")
+            if verdict.action == "edit" and verdict.response:
+                return verdict.response
+        return text
+
+    async def _check_output(self, agent: AgentSpec, response: ModelResponse) -> str | None:
+        """The answer to return, or ``None`` when a rule sent the model back to try again."""
+        answer = response.message.content
+        if response.confidence is None and agent.review.grader is not None:
+            response = await self._grade(agent, response)
+        decision = self._guard.check(
+            agent,
+            "output",
+            turn=self._turn,
+            at=workflow.now(),
+            spec_hash=self._hash(agent),
+            text=answer,
+            confidence=response.confidence,
+            risk_score=self._max_risk,
+        )
+        rule = decision.rule
+        if decision.action == "block":
+            assert rule is not None
+            if rule.on_block == "end_run":
+                raise _End("rejected", f"answer blocked by policy: {decision.reason}")
+            self._messages.append(
+                Message(
+                    role="user",
+                    content=f"[policy] Your answer was blocked ({decision.reason}). "
+                    "Answer again without it.",
+                )
+            )
+            return None
+        if decision.action == "redact" and decision.redacted_text is not None:
+            answer = decision.redacted_text
+        if decision.action == "require_review" or self._review_needed(agent, response):
+            verdict = await self._ask(
+                "review", agent, decision, arguments={"output": answer}, rule=rule, output=answer,
+                confidence=response.confidence, confidence_source=response.confidence_source,
+            )  # fmt: skip
+            if verdict is None or verdict.action == "reject":
+                raise _End("rejected", f"answer not approved in review: {self._why(verdict)}")
+            if verdict.action == "edit" and verdict.response:
+                answer = verdict.response
+        return answer
+
+    async def _grade(self, agent: AgentSpec, response: ModelResponse) -> ModelResponse:
+        """Ask the review policy's grader model for a confidence; unchanged if it cannot say."""
+        grader = agent.review.grader
+        assert grader is not None
+        question = next((m.content for m in self._messages if m.role == "user"), "")
+        request = grading_request(
+            ModelRequest(
+                run_id=workflow.info().run_id, agent=agent.name, turn=self._turn, model=grader,
+                script=agent.script if grader.provider == "scripted" else [],
+            ),
+            grader, question=question, answer=response.message.content,
+        )  # fmt: skip
+        at = workflow.now()
+        try:
+            graded = await call_model(
+                request, grader, timeout_s=agent.limits.timeouts.model_s,
+                summary=f"grade answer with {grader.label} turn {self._turn}",
+            )  # fmt: skip
+        except ACTIVITY_FAILURES as error:
+            self._ledger.errors[error_type(error)] += 1
+            return response
+        self._ledger.add_model(graded, agent=agent.name, turn=self._turn, at=at)
+        score = parse_grade(graded.message.content)
+        if score is None:
+            return response
+        return response.model_copy(update={"confidence": score, "confidence_source": "grader"})
+
+    def _review_needed(self, agent: AgentSpec, response: ModelResponse) -> bool:
+        policy = agent.review
+        if policy.confidence_threshold is not None and (
+            response.confidence is None or response.confidence < policy.confidence_threshold
+        ):
+            return True
+        return (
+            policy.risk_threshold is not None
+            and self._max_risk is not None
+            and self._max_risk > policy.risk_threshold
+        )
+
+    @staticmethod
+    def _why(verdict: ApprovalDecision | None) -> str:
+        if verdict is None:
+            return "no decision before the deadline"
+        return f"{verdict.action} by {verdict.approver}" + (
+            f": {verdict.reason}" if verdict.reason else ""
+        )
+
+    async def _ask(
+        self,
+        kind: ApprovalKind,
+        agent: AgentSpec,
+        decision: Decision,
+        *,
+        arguments: dict[str, Any],
+        rule: Rule | None,
+        tool: ToolSpec | None = None,
+        output: str | None = None,
+        confidence: float | None = None,
+        confidence_source: str | None = None,
+    ) -> ApprovalDecision | None:
+        """Open an approval (or review) request and wait for its decision or timeout."""
+        review = agent.review
+        now = workflow.now()
+        if rule is not None:
+            approvers, roles = rule.approvers, rule.approver_roles
+            timeout_s, on_timeout, escalate_to = rule.timeout_s, rule.on_timeout, rule.escalate_to
+            reason = decision.reason
+        else:
+            approvers, roles = review.reviewers, review.reviewer_roles
+            timeout_s, on_timeout, escalate_to = (
+                review.timeout_s,
+                review.on_timeout,
+                review.escalate_to,
+            )
+            reason = self._review_reason(agent, confidence)
+        request = ApprovalRequest(
+            step_id=self._ledger.next_step_id(),
+            kind=kind,
+            agent=agent.name,
+            rule=rule.name if rule else None,
+            reason=reason,
+            tool=tool.name if tool else None,
+            risk=tool.risk if tool else None,
+            arguments=arguments,
+            args_hash=args_hash(arguments),
+            output=output,
+            confidence=confidence,
+            confidence_source=confidence_source,
+            approvers=list(approvers),
+            approver_roles=list(roles),
+            allow_self_approval=rule.allow_self_approval if rule else False,
+            require_token=rule.require_token if rule else False,
+            run_user=self._request.user if self._request else None,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=timeout_s),
+            on_timeout=on_timeout,
+            escalate_to=list(escalate_to),
+        )
+        self._last_request_id = request.step_id
+        self._desk.open(request, spec_hash=self._hash(agent))
+        await self._flush_audit()
+        verdict = await self._desk.wait(request.step_id)
+        if verdict is None or verdict.action == "reject":
+            self._ledger.errors["approval_rejected"] += 1
+        return verdict
+
+    def _review_reason(self, agent: AgentSpec, confidence: float | None) -> str:
+        threshold = agent.review.confidence_threshold
+        if threshold is not None and (confidence is None or confidence < threshold):
+            shown = "unknown" if confidence is None else f"{confidence:.2f}"
+            return f"confidence {shown} below the review threshold {threshold}"
+        return (
+            f"risk score {self._max_risk} above the review threshold {agent.review.risk_threshold}"
+        )
+
+    def _pending_changed(self) -> None:
+        kinds = {r.kind for r in self._desk.pending.values()}
+        status: RunStatus = (
+            "awaiting_review" if "review" in kinds else "awaiting_approval" if kinds else "running"
+        )
+        self._status = status
+        self._upsert([SA_STATUS.value_set(status), SA_PENDING.value_set(len(self._desk.pending))])
+
+    def _upsert(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
+        # Off only where the server cannot hold them (the time-skipping test server); the
+        # choice comes from the worker through spec resolution, so it is in history.
+        if self._specs is None or self._specs.search_attributes:
+            workflow.upsert_search_attributes(updates)
+
+    # -- model and tools ---------------------------------------------------------------------
 
     async def _call_model(
         self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs
-    ) -> ModelResponse | None:
-        """The primary model, then each fallback in order; ``None`` when every one failed."""
+    ) -> ModelResponse:
+        """The primary model, then each fallback in order; ends the run when every one failed."""
         chain: list[ModelRef] = (
             [request.run_config.model]
             if request.run_config.model
@@ -206,34 +450,20 @@ class AgentRun:
                 tools=tools,
                 messages=list(self._messages),
                 script=agent.script if model.provider == "scripted" else [],
+                want_confidence=agent.review.confidence_threshold is not None,
             )
-            summary = f"model {model.label} turn {self._turn}"
-            if index:
-                summary += f" (fallback {index})"
+            summary = f"model {model.label} turn {self._turn}" + (
+                f" (fallback {index})" if index else ""
+            )
             at = workflow.now()
             try:
-                if model.execution == "local":
-                    response = await workflow.execute_local_activity(
-                        ACTIVITY_MODEL,
-                        model_request,
-                        result_type=ModelResponse,
-                        start_to_close_timeout=timedelta(seconds=agent.limits.timeouts.model_s),
-                        retry_policy=MODEL_RETRY,
-                        summary=summary,
-                    )
-                else:
-                    response = await workflow.execute_activity(
-                        ACTIVITY_MODEL,
-                        model_request,
-                        result_type=ModelResponse,
-                        start_to_close_timeout=timedelta(seconds=agent.limits.timeouts.model_s),
-                        retry_policy=MODEL_RETRY,
-                        summary=summary,
-                    )
+                response = await call_model(
+                    model_request, model, timeout_s=agent.limits.timeouts.model_s, summary=summary
+                )
             except ACTIVITY_FAILURES as error:
-                kind = _error_type(error)
+                kind = error_type(error)
                 self._ledger.errors[kind] += 1
-                self._last_model_error = f"{model.label}: {kind}: {_error_message(error)}"
+                self._last_model_error = f"{model.label}: {kind}: {error_message(error)}"
                 self._ledger.record(
                     "model_error",
                     agent=agent.name,
@@ -245,7 +475,7 @@ class AgentRun:
                 continue
             self._ledger.add_model(response, agent=agent.name, turn=self._turn, at=at)
             return response
-        return None
+        raise _End("failed", self._last_model_error)
 
     async def _run_tool_calls(
         self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs, calls: list[ToolCall]
@@ -261,43 +491,104 @@ class AgentRun:
                 target = call.name.removeprefix(HANDOFF_PREFIX)
                 if target in agent.handoffs:
                     self._ledger.record(
-                        "handoff",
-                        agent=agent.name,
-                        turn=self._turn,
-                        at=at,
-                        detail=target,
+                        "handoff", agent=agent.name, turn=self._turn, at=at, detail=target
                     )
                     self._tell(call, f"Transferred to {target}.")
                     handed_to = target
                     continue
             if call.name not in agent.tools:
-                # The allowlist is enforced here, not trusted to the model: refuse, record, tell.
-                allowed = ", ".join(agent.tools + [HANDOFF_PREFIX + h for h in agent.handoffs])
-                refusal = (
-                    f"tool {call.name!r} is not allowed for agent {agent.name!r}; "
-                    f"allowed: {allowed or 'none'}"
-                )
-                self._ledger.errors["tool_not_allowed"] += 1
-                self._ledger.record(
-                    "tool_refused",
-                    agent=agent.name,
-                    turn=self._turn,
-                    at=at,
-                    tool=call.name,
-                    arguments=call.arguments,
-                    detail=refusal,
-                )
-                self._tell(call, refusal)
+                self._refuse_unlisted(agent, call)
                 continue
-            result = await self._call_tool(request, agent, specs.tools[call.name], call)
-            self._messages.append(
-                Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
-            )
+            await self._governed_tool_call(request, agent, specs.tools[call.name], call)
         return handed_to
 
-    async def _call_tool(
+    def _refuse_unlisted(self, agent: AgentSpec, call: ToolCall) -> None:
+        # The allowlist is enforced here, not trusted to the model: refuse, record, tell.
+        allowed = ", ".join(agent.tools + [HANDOFF_PREFIX + h for h in agent.handoffs])
+        refusal = f"tool {call.name!r} is not allowed for agent {agent.name!r}; allowed: {allowed or 'none'}"
+        self._ledger.errors["tool_not_allowed"] += 1
+        self._ledger.record(
+            "tool_refused",
+            agent=agent.name,
+            turn=self._turn,
+            at=workflow.now(),
+            tool=call.name,
+            arguments=call.arguments,
+            detail=refusal,
+            args_hash=args_hash(call.arguments),
+            spec_hash=self._hash(agent),
+        )
+        self._tell(call, refusal)
+
+    async def _governed_tool_call(
         self, request: RunRequest, agent: AgentSpec, tool: ToolSpec, call: ToolCall
-    ) -> ToolResult:
+    ) -> None:
+        """Guardrails, then approval if required, then the tool; the model is told every outcome."""
+        call = call.model_copy(
+            update={"arguments": coerce_arguments(tool.parameters, call.arguments)}
+        )
+        decision = self._check_tool(agent, tool, call.arguments)
+        if decision is None:
+            self._tell(call, "not executed: blocked by policy")
+            return
+        ref: str | None = None
+        if decision.action == "require_approval":
+            assert decision.rule is not None
+            verdict = await self._ask(
+                "tool_call",
+                agent,
+                decision,
+                arguments=call.arguments,
+                rule=decision.rule,
+                tool=tool,
+            )
+            ref = self._last_request_id
+            if verdict is None or verdict.action == "reject":
+                if decision.rule.on_reject == "end_run":
+                    raise _End("rejected", f"{tool.name} not approved: {self._why(verdict)}")
+                self._tell(
+                    call,
+                    f"The call to {tool.name} was not approved ({self._why(verdict)}). Do not "
+                    "retry it; tell the user it could not be done.",
+                )
+                return
+            if verdict.action == "respond":
+                self._tell(call, verdict.response or "")
+                return
+            if verdict.action == "edit" and verdict.arguments is not None:
+                edited = coerce_arguments(tool.parameters, verdict.arguments)
+                call = call.model_copy(update={"arguments": edited})
+                # Re-checked: an edit may not slip past a block. Anything else stands approved
+                # by the approver who wrote these exact arguments.
+                if self._check_tool(agent, tool, call.arguments) is None:
+                    self._tell(call, "not executed: the edited arguments are blocked by policy")
+                    return
+        await self._execute_tool(request, agent, tool, call, ref=ref)
+
+    def _check_tool(
+        self, agent: AgentSpec, tool: ToolSpec, arguments: dict[str, Any]
+    ) -> Decision | None:
+        """The tool-call decision, or ``None`` when blocked (told to the model by the caller)."""
+        decision = self._guard.check(
+            agent, "tool_call", turn=self._turn, at=workflow.now(), spec_hash=self._hash(agent),
+            tool=tool.name, risk=tool.risk, arguments=arguments,
+        )  # fmt: skip
+        if decision.action == "block":
+            assert decision.rule is not None
+            if decision.rule.on_block == "end_run":
+                raise _End("rejected", f"{tool.name} blocked by policy: {decision.reason}")
+            return None
+        return decision
+
+    async def _execute_tool(
+        self,
+        request: RunRequest,
+        agent: AgentSpec,
+        tool: ToolSpec,
+        call: ToolCall,
+        *,
+        ref: str | None,
+    ) -> None:
         step_id = self._ledger.next_step_id()
         tool_request = ToolCallRequest(
             run_id=workflow.info().run_id,
@@ -308,48 +599,18 @@ class AgentRun:
             tenant=request.tenant,
             user=request.user,
         )
-        timeout = timedelta(seconds=min(tool.timeout_s, agent.limits.timeouts.tool_s))
-        retry = IDEMPOTENT_TOOL_RETRY if tool.idempotent else ONE_ATTEMPT
         at = workflow.now()
-        try:
-            if tool.execution == "local":
-                result = await workflow.execute_local_activity(
-                    ACTIVITY_TOOL,
-                    tool_request,
-                    result_type=ToolResult,
-                    start_to_close_timeout=timeout,
-                    retry_policy=retry,
-                    summary=f"tool {call.name}",
-                    activity_id=step_id,
-                )
-            else:
-                result = await workflow.execute_activity(
-                    ACTIVITY_TOOL,
-                    tool_request,
-                    result_type=ToolResult,
-                    start_to_close_timeout=timeout,
-                    retry_policy=retry,
-                    summary=f"tool {call.name}",
-                    activity_id=step_id,
-                    task_queue=SANDBOX_TASK_QUEUE if tool.sandboxed else None,
-                )
-        except ACTIVITY_FAILURES as error:
-            result = ToolResult(
-                call_id=call.id,
-                name=call.name,
-                is_error=True,
-                error_type=_error_type(error),
-                output=f"tool {call.name!r} failed: {_error_message(error)}",
-            )
+        result = await call_tool(tool_request, tool, timeout_s=agent.limits.timeouts.tool_s)
+        score = RISK_SCORES.get(tool.risk)
+        if score is not None and not result.is_error:
+            self._max_risk = max(self._max_risk or 0.0, score)
         self._ledger.add_tool(
-            result,
-            step_id=step_id,
-            agent=agent.name,
-            turn=self._turn,
-            at=at,
-            arguments=call.arguments,
+            result, step_id=step_id, agent=agent.name, turn=self._turn, at=at,
+            arguments=call.arguments, ref=ref, spec_hash=self._hash(agent),
+        )  # fmt: skip
+        self._messages.append(
+            Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
         )
-        return result
 
     def _tell(self, call: ToolCall, text: str) -> None:
         self._messages.append(
@@ -357,11 +618,9 @@ class AgentRun:
         )
 
     def _over_budget(self, agent: AgentSpec) -> str | None:
-        limits = agent.limits
-        if limits.max_tokens is not None and self._ledger.usage.total_tokens > limits.max_tokens:
-            return (
-                f"max_tokens ({limits.max_tokens}) exceeded: {self._ledger.usage.total_tokens} used"
-            )
+        limits, used = agent.limits, self._ledger.usage.total_tokens
+        if limits.max_tokens is not None and used > limits.max_tokens:
+            return f"max_tokens ({limits.max_tokens}) exceeded: {used} used"
         if limits.max_cost_usd is not None and self._ledger.cost_usd > limits.max_cost_usd:
             return (
                 f"max_cost_usd ({limits.max_cost_usd}) exceeded: ${self._ledger.cost_usd:.6f} spent"
@@ -380,20 +639,51 @@ class AgentRun:
             parameters={"type": "object", "properties": {}, "additionalProperties": False},
         )
 
+    # -- the record --------------------------------------------------------------------------
+
+    async def _flush_audit(self) -> None:
+        """Append the steps not yet in the audit log (keyed, so a retry never writes twice)."""
+        steps = self._ledger.steps[self._audited :]
+        if not steps:
+            return
+        request = self._request
+        info = workflow.info()
+        batch = AuditBatch(
+            entries=[
+                AuditEntry(
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    agent=step.agent,
+                    tenant=request.tenant if request else None,
+                    user=request.user if request else None,
+                    step=step,
+                    spec_hash=step.spec_hash
+                    or (self._specs.hashes.get(step.agent) if self._specs else None),
+                )
+                for step in steps
+            ]
+        )
+        await workflow.execute_local_activity(
+            ACTIVITY_AUDIT,
+            batch,
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary=f"audit {len(steps)} records",
+        )
+        self._audited += len(steps)
+
     def _finish(
-        self,
-        request: RunRequest,
-        status: RunStatus,
-        *,
-        path: list[str],
-        output: str | None = None,
-        error: str | None = None,
+        self, status: RunStatus, *, output: str | None = None, error: str | None = None
     ) -> RunResult:
         self._status = status
         info = workflow.info()
         total_ms = (workflow.now() - info.start_time).total_seconds() * 1000
-        workflow.upsert_search_attributes(
-            [SA_STATUS.value_set(status), SA_COST.value_set(round(self._ledger.cost_usd, 8))]
+        self._upsert(
+            [
+                SA_STATUS.value_set(status),
+                SA_COST.value_set(round(self._ledger.cost_usd, 8)),
+                SA_PENDING.value_set(0),
+            ]
         )
         specs = self._specs
         return RunResult(
@@ -402,7 +692,7 @@ class AgentRun:
             status=status,
             output=output,
             agent=self._agent,
-            agent_path=path,
+            agent_path=list(self._path),
             turns=self._turn,
             steps=list(self._ledger.steps),
             usage=self._ledger.usage,

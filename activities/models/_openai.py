@@ -9,6 +9,7 @@ token arrived: ``ttft_ms`` is the reasoning layer of the run's latency breakdown
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ PROVIDER = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _PLACEHOLDER_KEY = "unused"
 """Sent to OpenAI-compatible servers that need no key: the SDK refuses to build without one."""
-_RESERVED = frozenset({"model", "messages", "stream", "stream_options", "tools"})
+_RESERVED = frozenset({"model", "messages", "stream", "stream_options", "tools", "logprobs"})
 """Request fields duragent sets itself; the same names in ``ModelRef.params`` are ignored."""
 
 
@@ -35,6 +36,9 @@ class OpenAIProvider:
     ``ModelRef.base_url``) points at any OpenAI-compatible server. ``ModelRef.params``
     (temperature, max_tokens, ...) are sent as request fields as written.
     """
+
+    returns_logprobs = True
+    """Asked for, a confidence comes from token log-probabilities (see ``_Stream.confidence``)."""
 
     def __init__(
         self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 120
@@ -60,6 +64,7 @@ class OpenAIProvider:
                 tools=cast(Any, tools) or openai.omit,
                 stream=True,
                 stream_options={"include_usage": True},
+                logprobs=True if request.want_confidence else openai.omit,
                 extra_body=params or None,
             )
             async with stream:
@@ -83,6 +88,8 @@ class OpenAIProvider:
             ttft_ms=state.ttft_ms if state.ttft_ms is not None else total_ms,
             total_ms=total_ms,
             finish_reason=state.finish_reason or ("tool_calls" if message.tool_calls else "stop"),
+            confidence=state.confidence(),
+            confidence_source="logprobs" if state.logprobs else None,
         )
 
     async def aclose(self) -> None:
@@ -155,6 +162,13 @@ class _Stream:
         self.usage = Usage()
         self.finish_reason: str | None = None
         self.ttft_ms: float | None = None
+        self.logprobs: list[float] = []
+
+    def confidence(self) -> float | None:
+        """exp(mean token log-probability) of the answer's text: the model's own certainty."""
+        if not self.logprobs:
+            return None
+        return round(math.exp(sum(self.logprobs) / len(self.logprobs)), 6)
 
     def add(self, chunk: ChatCompletionChunk, elapsed_s: float) -> None:
         if chunk.usage is not None:
@@ -170,6 +184,8 @@ class _Stream:
                 self.ttft_ms = elapsed_s * 1000
             if delta.content:
                 self.text.append(delta.content)
+            if choice.logprobs is not None and choice.logprobs.content:
+                self.logprobs.extend(t.logprob for t in choice.logprobs.content)
             for part in delta.tool_calls or []:
                 call = self.calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
                 call["id"] = part.id or call["id"]

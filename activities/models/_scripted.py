@@ -47,4 +47,5 @@ class ScriptedProvider:
             total_ms=elapsed_ms,
             finish_reason="tool_calls" if message.tool_calls else "stop",
             confidence=result.confidence,
+            confidence_source="scripted" if result.confidence is not None else None,
         )

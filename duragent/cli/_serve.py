@@ -38,12 +38,17 @@ async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
     from workers import build_providers, build_worker, ensure_search_attributes
 
     client = await connect_or_explain(s)
-    added = await ensure_search_attributes(client)
-    if added:
-        console.print(f"[dim]registered search attributes: {', '.join(added)}[/]")
+    if s.search_attributes:
+        added = await ensure_search_attributes(client)
+        if added:
+            console.print(f"[dim]registered search attributes: {', '.join(added)}[/]")
+    from duragent.audit import open_audit_log
+
     providers = build_providers()
     stack.push_async_callback(close_providers, providers)
-    worker = build_worker(client, app, s, providers=providers)
+    audit_log = open_audit_log(s.audit_log)
+    stack.callback(audit_log.close)
+    worker = build_worker(client, app, s, providers=providers, audit_log=audit_log)
     await stack.enter_async_context(worker)
     console.print(
         f"worker serving app [bold]{app.name}[/] ({len(app.agents)} agents, {len(app.tools)} tools) "

@@ -127,7 +127,9 @@ async def _complete(request: Request, engine: Engine, api: _Dialect) -> Response
         conversation = api.parse(body)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return _error(api, 400, f"cannot read the request's messages: {exc!r}")
-    answer = engine.answer(conversation, filtered=fault == "content_filter")
+    answer = engine.answer(
+        conversation, filtered=fault == "content_filter", logprobs=bool(body.get("logprobs"))
+    )
     first_token_s = engine.config.latency_ms / 1000
     if fault == "slow_first_token":
         first_token_s += faults.slow_first_token_ms / 1000

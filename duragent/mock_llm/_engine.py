@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 import threading
@@ -48,6 +49,9 @@ class Answer:
     output_tokens: int
     cached_tokens: int
     finish: Finish
+    logprob: float | None = None
+    """Per-token log-probability to report, when the request asked for logprobs: ln of the
+    rule's confidence (so exp(mean logprob) gives it back), else ln(0.9)."""
 
 
 class Engine:
@@ -94,7 +98,9 @@ class Engine:
             draw -= rate
         return None
 
-    def answer(self, messages: Sequence[Message], *, filtered: bool = False) -> Answer:
+    def answer(
+        self, messages: Sequence[Message], *, filtered: bool = False, logprobs: bool = False
+    ) -> Answer:
         """The scripted answer to a conversation, with usage counted by the simple tokenizer.
 
         Prompt caching is simulated: the system prompt's tokens count as cached when the same
@@ -103,10 +109,12 @@ class Engine:
         system = "\n".join(m.content for m in messages if m.role == "system")
         turn = 1 + sum(1 for m in messages if m.role == "assistant")
         finish: Finish
+        confidence: float | None = None
         if filtered:
             message, finish = Message(role="assistant"), "content_filter"
         else:
-            message = scripted_answer(self.config.effective_rules, messages, turn=turn).message
+            scripted = scripted_answer(self.config.effective_rules, messages, turn=turn)
+            message, confidence = scripted.message, scripted.confidence
             finish = "tool_calls" if message.tool_calls else "stop"
         input_tokens = sum(_message_tokens(m) + 4 for m in messages)
         output_tokens = max(_message_tokens(message), 1)
@@ -118,7 +126,10 @@ class Engine:
             self._prompts.add(key)
             self._tokens["input"] += input_tokens
             self._tokens["output"] += output_tokens
-        return Answer(message, input_tokens, output_tokens, cached, finish)
+        logprob = (
+            math.log(max(confidence if confidence is not None else 0.9, 1e-6)) if logprobs else None
+        )
+        return Answer(message, input_tokens, output_tokens, cached, finish, logprob)
 
     def record(self, api: str, *, stream: bool, fault: FaultKind | None) -> None:
         """Count one request."""

@@ -105,7 +105,12 @@ def completion(answer: Answer, *, model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": answer.finish, "logprobs": None}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": answer.finish,
+                "logprobs": _logprobs(answer, text_pieces(answer.message.content)),
+            }
         ],
         "usage": _usage(answer),
     }
@@ -127,8 +132,10 @@ async def events(
         "model": model,
     }
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    def chunk(
+        delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         return _sse({**base, "choices": [choice]})
 
     yield chunk({"role": "assistant", "content": ""})
@@ -136,7 +143,7 @@ async def events(
     for index, piece in enumerate(text_pieces(answer.message.content)):
         if index:
             await asyncio.sleep(per_token_s)
-        yield chunk({"content": piece})
+        yield chunk({"content": piece}, logprobs=_logprobs(answer, [piece]))
     for index, call in enumerate(answer.message.tool_calls):
         head = {"index": index, "id": call.id, "type": "function"}
         yield chunk({"tool_calls": [{**head, "function": {"name": call.name, "arguments": ""}}]})
@@ -147,6 +154,17 @@ async def events(
     if include_usage:
         yield _sse({**base, "choices": [], "usage": _usage(answer)})
     yield "data: [DONE]\n\n"
+
+
+def _logprobs(answer: Answer, pieces: list[str]) -> dict[str, Any] | None:
+    """OpenAI's ``logprobs`` for these text pieces, when the request asked for them."""
+    if answer.logprob is None or not pieces:
+        return None
+    content = [
+        {"token": p, "logprob": answer.logprob, "bytes": list(p.encode()), "top_logprobs": []}
+        for p in pieces
+    ]
+    return {"content": content, "refusal": None}
 
 
 def _sse(data: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.models import ScriptedProvider
 from duragent import RunRequest
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
 from tests.conftest import BIN, TUNED
@@ -40,8 +41,13 @@ async def main() -> None:
         data_converter=pydantic_data_converter,
     )
     try:
+        audit_log = SQLiteAuditLog(Path(tempfile.mkdtemp()) / "audit.db")
         worker = build_worker(
-            env.client, app, Settings(), providers={"scripted": ScriptedProvider()}
+            env.client,
+            app,
+            Settings(),
+            providers={"scripted": ScriptedProvider()},
+            audit_log=audit_log,
         )
         async with worker:
             for name, text in CASES.items():

@@ -1,0 +1,46 @@
+"""The ``approvals.verify_token`` activity: checks signed approval tokens with the worker's keys.
+
+Keys live only here, in the worker's configuration (a YAML file mapping approver to secret,
+``DURAGENT_APPROVER_KEYS_FILE``); the workflow sees only the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from temporalio import activity
+
+from duragent._messages import TokenCheck, TokenVerdict
+from duragent._names import ACTIVITY_VERIFY_TOKEN
+from duragent.approval_tokens import verify_token
+
+
+def load_approver_keys(path: str | Path) -> dict[str, str]:
+    """Approver name to signing key, from a YAML mapping. Fails naming the file."""
+    from duragent._loader import load_yaml
+
+    raw = load_yaml(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ValueError(f"{path}: expected a mapping of approver name to a non-empty secret key")
+    return dict(raw)
+
+
+class ApprovalActivities:
+    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
+        self._keys = dict(keys or {})
+
+    @activity.defn(name=ACTIVITY_VERIFY_TOKEN)
+    async def verify_token(self, check: TokenCheck) -> TokenVerdict:
+        """Whether ``check.token`` was signed by the approver's key for exactly this step."""
+        reason = verify_token(
+            check.token,
+            self._keys.get(check.approver),
+            workflow_id=check.workflow_id,
+            step_id=check.step_id,
+            approver=check.approver,
+            args_hash=check.args_hash,
+        )
+        return TokenVerdict(ok=reason is None, reason=reason)

@@ -1,0 +1,156 @@
+"""Approvals: what a paused step asks for, what a human decides, and whether the decision counts.
+
+``check_decision`` is the single gate every decision passes, whichever way it arrives (the
+``decide`` update's validator, the ``approve``/``reject`` signals' handlers): signals cannot be
+refused by Temporal and may arrive more than once, so the same checks run again inside the
+workflow and a refused decision is recorded as such. Pure and deterministic: workflow-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ApprovalKind = Literal["tool_call", "input", "review"]
+DecisionAction = Literal["approve", "reject", "edit", "respond"]
+
+MAX_NAME = 200
+MAX_REASON = 4000
+MAX_RESPONSE = 100_000
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces. What hashes are taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def args_hash(arguments: Mapping[str, Any] | None) -> str:
+    """sha256 of a tool call's arguments in canonical JSON: ties decisions to exact arguments."""
+    return hashlib.sha256(canonical_json(dict(arguments or {})).encode()).hexdigest()
+
+
+class ApprovalRequest(_Frozen):
+    """A step waiting for a human: a tool call, a run's input, or a final answer to review."""
+
+    step_id: str
+    kind: ApprovalKind
+    agent: str
+    rule: str | None = None
+    reason: str = ""
+    tool: str | None = None
+    risk: str | None = None
+    arguments: dict[str, Any] | None = None
+    args_hash: str | None = None
+    output: str | None = None
+    """For reviews: the answer under review."""
+    confidence: float | None = None
+    confidence_source: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    approver_roles: list[str] = Field(default_factory=list)
+    allow_self_approval: bool = False
+    require_token: bool = False
+    run_user: str | None = None
+    requested_at: datetime
+    expires_at: datetime
+    on_timeout: Literal["reject", "escalate"] = "reject"
+    escalate_to: list[str] = Field(default_factory=list)
+    escalated: bool = False
+
+
+class ApprovalDecision(_Frozen):
+    """A human's decision on a pending step (the ``approve``/``reject`` signals, ``decide`` update).
+
+    ``action``: approve; reject; edit (approve with ``arguments`` replacing the tool call's, or
+    for a review, ``response`` replacing the answer); respond (do not run the tool: ``response``
+    is what the model is told instead).
+    """
+
+    step_id: str = Field(min_length=1, max_length=64)
+    approver: str = Field(min_length=1, max_length=MAX_NAME)
+    reason: str = Field(default="", max_length=MAX_REASON)
+    action: DecisionAction = "approve"
+    arguments: dict[str, Any] | None = None
+    response: str | None = Field(default=None, max_length=MAX_RESPONSE)
+    token: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _fits_action(self) -> ApprovalDecision:
+        if self.action == "respond" and not self.response:
+            raise ValueError(
+                "action 'respond' needs 'response': the text the model is told instead"
+            )
+        if self.action != "edit" and self.arguments is not None:
+            raise ValueError(f"'arguments' only go with action 'edit', not {self.action!r}")
+        return self
+
+    @property
+    def approval_id(self) -> str:
+        """Stable per step, approver and action: the update id, so a repeat returns the first result."""
+        return f"{self.step_id}:{self.approver}:{self.action}"
+
+
+class ApprovalOutcome(_Frozen):
+    """What became of a decision: accepted, or refused with the reason."""
+
+    step_id: str
+    accepted: bool
+    action: DecisionAction | None = None
+    approver: str | None = None
+    reason: str = ""
+    record_step_id: str | None = None
+    """The audit record of the decision (or of its refusal)."""
+
+
+def check_decision(
+    decision: ApprovalDecision,
+    pending: Mapping[str, ApprovalRequest],
+    decided: Mapping[str, ApprovalOutcome],
+    *,
+    roles: Mapping[str, Sequence[str]],
+) -> str | None:
+    """Why ``decision`` must be refused, or ``None`` when it may be applied.
+
+    Token signatures are checked separately (they need the approver's key, which never enters
+    workflow history); here only whether a token is present where the rule demands one.
+    """
+    step = decision.step_id
+    if step in decided:
+        first = decided[step]
+        return f"step {step!r} was already decided: {first.action} by {first.approver}"
+    request = pending.get(step)
+    if request is None:
+        waiting = ", ".join(sorted(pending)) or "none"
+        return f"unknown step {step!r}; steps waiting for a decision: {waiting}"
+    approver = decision.approver
+    allowed_names = set(request.escalate_to if request.escalated else request.approvers)
+    allowed_roles = set(request.escalate_to if request.escalated else request.approver_roles)
+    if approver not in allowed_names and not allowed_roles.intersection(roles.get(approver, ())):
+        who = sorted(allowed_names) + [f"role {r}" for r in sorted(allowed_roles)]
+        return f"{approver!r} may not decide step {step!r}; allowed: {', '.join(who) or 'nobody'}"
+    high_risk = request.kind != "tool_call" or request.risk not in (None, "read")
+    if approver == request.run_user and high_risk and not request.allow_self_approval:
+        return (
+            f"separation of duties: {approver!r} started this run and may not decide its own "
+            f"step {step!r}; another approver must"
+        )
+    if decision.action == "edit":
+        if request.kind == "tool_call" and decision.arguments is None:
+            return "action 'edit' on a tool call needs 'arguments' (the corrected arguments)"
+        if request.kind != "tool_call" and not decision.response:
+            return "action 'edit' on a review or input needs 'response' (the corrected text)"
+    if decision.action == "respond" and request.kind != "tool_call":
+        return "action 'respond' only answers a tool call; use 'edit' to replace an answer"
+    if request.require_token and not decision.token:
+        return (
+            f"step {step!r} needs a signed approval token (the rule {request.rule!r} demands one)"
+        )
+    return None

@@ -1,0 +1,152 @@
+"""How the run calls activities: models (with their retry policy) and tools (by idempotency).
+
+Retry semantics travel on the errors activities raise (``non_retryable``, ``next_retry_delay``);
+the policies here only bound them: a model gets three attempts before the next model in the
+fallback chain; an idempotent tool three; a non-idempotent tool exactly one, never a blind retry.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from duragent._messages import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    ToolCallRequest,
+    ToolResult,
+    ToolSpec,
+)
+from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL, SANDBOX_TASK_QUEUE
+from duragent._spec import ModelRef
+
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=["auth", "invalid_request", "content_filter", "context_length"],
+)
+"""Per model: 100 ms, 200 ms, then the next model in the fallback chain."""
+
+IDEMPOTENT_TOOL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3
+)
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+"""Non-idempotent tools are never retried blindly."""
+
+ACTIVITY_FAILURES = (ActivityError, ApplicationError)
+"""What an activity call raises once its attempts are spent: a regular activity's failure
+arrives as ``ActivityError`` wrapping the cause; a local activity's may arrive as the bare
+``ApplicationError``."""
+
+
+def error_type(error: BaseException) -> str:
+    """The failure's kind: the ``ApplicationError`` type, or timeout."""
+    cause = error.cause if isinstance(error, ActivityError) else error
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    if cause is not None and type(cause).__name__ == "TimeoutError":
+        return "timeout"
+    return "provider_error"
+
+
+def error_message(error: BaseException) -> str:
+    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
+    return getattr(cause, "message", None) or str(cause)
+
+
+async def call_model(
+    request: ModelRequest, model: ModelRef, *, timeout_s: float, summary: str
+) -> ModelResponse:
+    """One model call, as a regular or a local activity as the model's ``execution`` says."""
+    timeout = timedelta(seconds=timeout_s)
+    if model.execution == "local":
+        return await workflow.execute_local_activity(
+            ACTIVITY_MODEL,
+            request,
+            result_type=ModelResponse,
+            start_to_close_timeout=timeout,
+            retry_policy=MODEL_RETRY,
+            summary=summary,
+        )
+    return await workflow.execute_activity(
+        ACTIVITY_MODEL,
+        request,
+        result_type=ModelResponse,
+        start_to_close_timeout=timeout,
+        retry_policy=MODEL_RETRY,
+        summary=summary,
+    )
+
+
+async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeout_s: float) -> ToolResult:
+    """One tool call; a failure after the last attempt becomes an error result for the model."""
+    call: ToolCall = request.call
+    timeout = timedelta(seconds=min(tool.timeout_s, timeout_s))
+    retry = IDEMPOTENT_TOOL_RETRY if tool.idempotent else ONE_ATTEMPT
+    summary = f"tool {call.name}"
+    try:
+        if tool.execution == "local":
+            return await workflow.execute_local_activity(
+                ACTIVITY_TOOL,
+                request,
+                result_type=ToolResult,
+                start_to_close_timeout=timeout,
+                retry_policy=retry,
+                summary=summary,
+                activity_id=request.step_id,
+            )
+        return await workflow.execute_activity(
+            ACTIVITY_TOOL,
+            request,
+            result_type=ToolResult,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            summary=summary,
+            activity_id=request.step_id,
+            task_queue=SANDBOX_TASK_QUEUE if tool.sandboxed else None,
+        )
+    except ACTIVITY_FAILURES as error:
+        return ToolResult(
+            call_id=call.id,
+            name=call.name,
+            is_error=True,
+            error_type=error_type(error),
+            output=f"tool {call.name!r} failed: {error_message(error)}",
+        )
+
+
+GRADER_INSTRUCTIONS = (
+    "You grade answers given to users. Read the question and the answer and reply with only a "
+    "number from 0 to 1: the probability that the answer is correct, complete and appropriate."
+)
+_SCORE = re.compile(r"(?<![\d.])(1(?:\.0+)?|0?\.\d+|0)(?![\d.])")
+
+
+def grading_request(
+    request: ModelRequest, grader: ModelRef, *, question: str, answer: str
+) -> ModelRequest:
+    """A request asking ``grader`` to rate ``answer``; scripted graders answer from ``request``'s script."""
+    prompt = f"Question:\n{question}\n\nAnswer:\n{answer}\n\nReply with only a number from 0 to 1."
+    return request.model_copy(
+        update={
+            "model": grader,
+            "instructions": GRADER_INSTRUCTIONS,
+            "tools": [],
+            "messages": [Message(role="user", content=prompt)],
+            "want_confidence": False,
+        }
+    )
+
+
+def parse_grade(text: str) -> float | None:
+    """The first number from 0 to 1 in a grader's reply."""
+    found = _SCORE.search(text)
+    return float(found.group(1)) if found else None

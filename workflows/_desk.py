@@ -1,0 +1,262 @@
+"""The approval desk of a run: pending requests, decisions, timeouts and escalation.
+
+A paused step costs nothing while it waits: the workflow sits in ``wait_condition`` with a
+timer, and may be evicted from the worker's cache and replayed when the decision arrives. Every
+request, decision, refusal, escalation and timeout becomes a ``StepRecord``.
+
+Decisions arrive through the ``decide`` update (validated before it enters history) or the
+``approve``/``reject`` signals (which Temporal cannot refuse and may deliver twice); both go
+through ``check_decision`` here, under a lock, so two decisions for one step cannot both win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio import workflow
+
+from duragent._approvals import (
+    ApprovalDecision,
+    ApprovalOutcome,
+    ApprovalRequest,
+    args_hash,
+    check_decision,
+)
+from duragent._messages import StepKind, TokenCheck, TokenVerdict
+from duragent._names import ACTIVITY_VERIFY_TOKEN
+from workflows._ledger import Ledger
+
+MAX_DETAIL = 500
+
+
+def _clip(text: str, limit: int = MAX_DETAIL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ApprovalDesk:
+    def __init__(self, ledger: Ledger, on_change: Callable[[], None]) -> None:
+        self.pending: dict[str, ApprovalRequest] = {}
+        self.decided: dict[str, ApprovalOutcome] = {}
+        self.roles: dict[str, list[str]] = {}
+        self._accepted: dict[str, ApprovalDecision] = {}
+        self._ledger = ledger
+        self._on_change = on_change
+        self._lock = asyncio.Lock()
+        self.agent = ""
+        self.turn = 0
+
+    def open(self, request: ApprovalRequest, *, spec_hash: str | None) -> None:
+        """Record the request and make it visible (status, pending count, query)."""
+        self.pending[request.step_id] = request
+        kind: StepKind = "review_requested" if request.kind == "review" else "approval_requested"
+        self._ledger.steps.append(
+            self._ledger.make(
+                kind,
+                step_id=request.step_id,
+                agent=request.agent,
+                turn=self.turn,
+                at=request.requested_at,
+                tool=request.tool,
+                arguments=request.arguments,
+                rule=request.rule,
+                reason=request.reason,
+                args_hash=request.args_hash,
+                spec_hash=spec_hash,
+                output=request.output,
+                detail=f"expires {request.expires_at.isoformat()}",
+            )
+        )
+        self._on_change()
+
+    async def wait(self, step_id: str) -> ApprovalDecision | None:
+        """The accepted decision, or ``None`` when the request timed out (after any escalation)."""
+        # No try/finally here: a waiting run evicted from the worker's cache is closed with
+        # GeneratorExit, outside the workflow's event loop, where workflow calls must not run.
+        started = workflow.now()
+        decision = await self._decision_or_timeout(step_id)
+        self._ledger.approval_ms += (workflow.now() - started).total_seconds() * 1000
+        self.pending.pop(step_id, None)
+        self._on_change()
+        return decision
+
+    async def _decision_or_timeout(self, step_id: str) -> ApprovalDecision | None:
+        while True:
+            request = self.pending[step_id]
+            remaining = (request.expires_at - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: step_id in self._accepted, timeout=max(remaining, 0.001)
+                )
+                return self._accepted[step_id]
+            except TimeoutError:
+                if request.on_timeout == "escalate" and not request.escalated:
+                    self._escalate(request)
+                    continue
+                self._time_out(request)
+                return None
+
+    def _escalate(self, request: ApprovalRequest) -> None:
+        lasted = request.expires_at - request.requested_at
+        escalated = request.model_copy(
+            update={"escalated": True, "expires_at": workflow.now() + lasted}
+        )
+        self.pending[request.step_id] = escalated
+        self._ledger.record(
+            "approval_escalated",
+            agent=request.agent,
+            turn=self.turn,
+            at=workflow.now(),
+            ref=request.step_id,
+            rule=request.rule,
+            reason=f"no decision in {lasted}; escalated to {', '.join(request.escalate_to)}",
+            args_hash=request.args_hash,
+        )
+        self._on_change()
+
+    def _time_out(self, request: ApprovalRequest) -> None:
+        record = self._ledger.record(
+            "approval_timeout",
+            agent=request.agent,
+            turn=self.turn,
+            at=workflow.now(),
+            ref=request.step_id,
+            rule=request.rule,
+            action="reject",
+            via="timeout",
+            reason=f"no decision by {request.expires_at.isoformat()}: rejected by policy",
+            args_hash=request.args_hash,
+        )
+        self.decided[request.step_id] = ApprovalOutcome(
+            step_id=request.step_id,
+            accepted=True,
+            action="reject",
+            approver="timeout",
+            reason="timed out",
+            record_step_id=record.step_id,
+        )
+
+    def validate(self, decision: ApprovalDecision) -> None:
+        """For the ``decide`` update's validator: raise to refuse before it enters history."""
+        if not isinstance(decision, ApprovalDecision):  # a JSON null decodes to None
+            raise ValueError(f"expected an ApprovalDecision object, got {type(decision).__name__}")
+        reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
+        if reason is not None:
+            raise ValueError(reason)
+
+    async def decide_raw(self, payload: Any, *, via: str, action: str | None) -> ApprovalOutcome:
+        """A signal's payload: parse it, then decide. Malformed payloads are refused and recorded."""
+        data = dict(payload) if isinstance(payload, dict) else None
+        if data is not None and action is not None:
+            if data.get("action", action) != action and action == "reject":
+                data["action"] = "reject"
+            data.setdefault("action", action)
+        try:
+            if data is None:
+                raise ValueError(
+                    f"expected an ApprovalDecision object, got {type(payload).__name__}"
+                )
+            decision = ApprovalDecision.model_validate(data)
+        except (ValidationError, ValueError) as exc:
+            step = data.get("step_id") if data else None
+            who = data.get("approver") if data else None
+            return self._refuse(
+                step if isinstance(step, str) else "?",
+                who if isinstance(who, str) else None,
+                f"malformed decision: {exc}",
+                via,
+            )
+        if via == "signal" and action == "approve" and decision.action == "reject":
+            return self._refuse(
+                decision.step_id, decision.approver, "use the 'reject' signal to reject", via
+            )
+        return await self.decide(decision, via=via)
+
+    async def decide(self, decision: ApprovalDecision, *, via: str) -> ApprovalOutcome:
+        """Apply a decision if it passes every check; record it either way."""
+        async with self._lock:
+            reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
+            request = self.pending.get(decision.step_id)
+            if reason is None and request is not None and (decision.token or request.require_token):
+                reason = await self._verify_token(decision, request)
+            if reason is not None:
+                return self._refuse(decision.step_id, decision.approver, reason, via)
+            assert request is not None
+            kind: StepKind = "review_decided" if request.kind == "review" else "approval_decided"
+            record = self._ledger.record(
+                kind,
+                agent=request.agent,
+                turn=self.turn,
+                at=workflow.now(),
+                ref=decision.step_id,
+                rule=request.rule,
+                action=decision.action,
+                approver=decision.approver,
+                reason=_clip(decision.reason),
+                via=via,
+                arguments=decision.arguments,
+                output=decision.response,
+                args_hash=self._decided_hash(decision, request),
+            )
+            outcome = ApprovalOutcome(
+                step_id=decision.step_id,
+                accepted=True,
+                action=decision.action,
+                approver=decision.approver,
+                reason=decision.reason,
+                record_step_id=record.step_id,
+            )
+            self.decided[decision.step_id] = outcome
+            self._accepted[decision.step_id] = decision
+            return outcome
+
+    def _refuse(self, step_id: str, approver: str | None, reason: str, via: str) -> ApprovalOutcome:
+        record = self._ledger.record(
+            "approval_refused",
+            agent=self.agent,
+            turn=self.turn,
+            at=workflow.now(),
+            ref=_clip(step_id, 64),
+            approver=_clip(approver, 200) if approver else None,
+            reason=_clip(reason),
+            via=via,
+        )
+        return ApprovalOutcome(
+            step_id=step_id,
+            accepted=False,
+            approver=approver,
+            reason=reason,
+            record_step_id=record.step_id,
+        )
+
+    @staticmethod
+    def _decided_hash(decision: ApprovalDecision, request: ApprovalRequest) -> str | None:
+        """The hash a decision binds: of the edited arguments or text when it edits, else the request's."""
+        if decision.action == "edit":
+            if request.kind == "tool_call":
+                return args_hash(decision.arguments)
+            return args_hash({request.kind: decision.response})
+        return request.args_hash
+
+    async def _verify_token(
+        self, decision: ApprovalDecision, request: ApprovalRequest
+    ) -> str | None:
+        if not decision.token:
+            return f"step {request.step_id!r} needs a signed approval token"
+        verdict = await workflow.execute_local_activity(
+            ACTIVITY_VERIFY_TOKEN,
+            TokenCheck(
+                token=decision.token,
+                workflow_id=workflow.info().workflow_id,
+                step_id=request.step_id,
+                approver=decision.approver,
+                args_hash=self._decided_hash(decision, request),
+            ),
+            result_type=TokenVerdict,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary=f"verify approval token of {decision.approver}",
+        )
+        return None if verdict.ok else verdict.reason
