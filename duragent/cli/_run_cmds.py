@@ -73,17 +73,36 @@ async def run(
         raise typer.Exit(1)
 
 
+def show_audit(location: str, workflow_id: str) -> None:
+    """The run's records as the hash-chained audit log holds them (not Temporal's history)."""
+    from duragent.audit import AuditError, open_audit_log
+    from duragent.cli._audit_cmds import print_audit
+
+    try:
+        with open_audit_log(location, create=False) as log:
+            rows = log.records_for(workflow_id)
+    except AuditError as exc:
+        fail(f"{exc} (set DURAGENT_AUDIT_LOG to the workers' audit log)")
+    print_audit(console, rows)
+
+
 @run_async
 async def show(
     workflow_id: Annotated[
         str, typer.Argument(metavar="RUN", help="Workflow id, e.g. run-support-1a2b3c4d5e")
     ],
     json_: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Print the run's records from the audit log")
+    ] = False,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Show a run: its result once finished, its status and steps so far while running."""
     s = settings(address, namespace)
+    if audit:
+        show_audit(s.audit_log, workflow_id)
+        return
     client = await connect_or_explain(s)
     try:
         status, result = await fetch(client, workflow_id)
