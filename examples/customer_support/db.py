@@ -1,10 +1,16 @@
-"""The example's SQLite database: orders, accounts and support tickets.
+"""The example's SQLite database: orders, accounts, support tickets, refunds, password resets.
 
 The file is ``$DURAGENT_EXAMPLE_DB`` if set, else ``.duragent/customer_support.db`` under the
 current directory; it is created with its schema and seed data on first use. Creation is safe
 when several threads or worker processes start at once: each call opens its own connection
 (with a busy timeout), and the schema is built inside one ``BEGIN IMMEDIATE`` transaction that
 re-checks ``PRAGMA user_version`` after taking the write lock, so exactly one creator seeds.
+
+Upgrades: every statement of the schema is ``CREATE ... IF NOT EXISTS`` and every seed row
+``INSERT OR IGNORE``, so running the whole schema again on an older file adds what is missing and
+changes nothing else. ``SCHEMA_VERSION`` counts schema changes (2 added ``refunds`` and
+``password_resets``): a file with a lower ``user_version`` is brought up to date on first use.
+Only ever add tables, indexes or seed rows here; a change to an existing table needs a migration.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 ENV_VAR = "DURAGENT_EXAMPLE_DB"
 DEFAULT_PATH = Path(".duragent") / "customer_support.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 
 SCHEMA = """
@@ -55,7 +61,27 @@ CREATE TABLE IF NOT EXISTS tickets (
     workflow_id TEXT,
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS refunds (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,  -- one refund per tool step, however often retried
+    order_id    TEXT NOT NULL REFERENCES orders(order_id),
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    reason      TEXT NOT NULL DEFAULT '',
+    agent       TEXT,
+    workflow_id TEXT,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS password_resets (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,  -- one reset per tool step, however often retried
+    email       TEXT NOT NULL REFERENCES accounts(email),
+    unlocked    INTEGER NOT NULL DEFAULT 0,  -- 1 when the reset lifted a sign-in lock
+    agent       TEXT,
+    workflow_id TEXT,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
 CREATE INDEX IF NOT EXISTS orders_by_email ON orders(email);
+CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds(order_id);
 """
 
 ACCOUNTS = [
@@ -114,7 +140,7 @@ def connect() -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             _initialize(conn)
         yield conn
 
@@ -133,8 +159,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def _initialize(conn: sqlite3.Connection) -> None:
     with transaction(conn):
-        # Another process may have initialized the file while we waited for the lock.
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        # Another process may have initialized the file while we waited for the lock; a newer
+        # file (from a later version of the example) already has everything this one needs.
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         for statement in SCHEMA.split(";"):
             if statement.strip():

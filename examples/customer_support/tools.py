@@ -1,13 +1,21 @@
 """The support agents' tools, backed by the example's SQLite database (``db.py``).
 
 ``lookup_order`` and ``account_status`` only read, with a short timeout, so the worker runs them
-as local activities (no server round trip). ``create_ticket`` writes, and is idempotent by
-construction: the ticket's unique key is the call's ``idempotency_key`` (workflow id + step id),
-so a retried or replayed activity finds the ticket it already made instead of making another.
+as local activities (no server round trip). ``create_ticket``, ``refund_order`` and
+``reset_password`` write, and are idempotent by construction: the row each one makes has the
+call's ``idempotency_key`` (workflow id + step id) as its unique key, and the check and the
+insert happen in one ``BEGIN IMMEDIATE`` transaction, so a retried or replayed activity finds
+what it already did instead of doing it again.
+
+Whether a write may happen at all is not the tools' business: ``agents.yaml`` holds the rules
+(refunds over 100 and every password reset wait for a support lead), and the workflow asks for
+the approval before the activity is scheduled. The tools only refuse what can never be right
+(an unknown order, more than was paid), as results the model can explain to the customer.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Any, Literal
 
@@ -186,5 +194,176 @@ def ticket_id(row_id: int) -> str:
     return f"TCK-{1000 + row_id:05d}"
 
 
-TOOLS = [lookup_order, account_status, create_ticket]
+# Payment was taken and not (fully) returned yet: the statuses a refund can apply to.
+REFUNDABLE = ("processing", "shipped", "delayed", "delivered")
+_NOT_REFUNDABLE = {
+    "pending": "its payment has not been confirmed yet, so there is nothing to refund",
+    "cancelled": "it was cancelled before payment was taken, so there is nothing to refund",
+    "refunded": "it has already been refunded in full",
+}
+
+
+@tool(risk="write", idempotent=True, timeout=10)
+def refund_order(
+    ctx: ToolContext, order_id: str, amount: float, reason: str = ""
+) -> dict[str, Any]:
+    """Refund part or all of an order to the original payment method.
+
+    amount is in dollars (e.g. 24.99) and may not exceed what is left to refund on the order.
+    reason: why the customer wants the refund, in a few words. Refunds over 100 wait for a
+    support lead's approval before they are made.
+    Returns {"refunded": false, "reason": ...} when the refund cannot be made.
+    """
+    order_id = order_id.strip().lstrip("#").strip()
+    cents = round(amount * 100) if math.isfinite(amount) else 0  # money as integer cents
+    key = ctx.idempotency_key
+    # The check and the insert share one write transaction: two refunds of one order racing
+    # each other cannot both pass the "left to refund" check.
+    with db.connect() as conn, db.transaction(conn):
+        done = conn.execute("SELECT * FROM refunds WHERE idempotency_key = ?", (key,)).fetchone()
+        if done is None:
+            order = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            problem = _refund_problem(conn, order_id, order, amount, cents)
+            if problem is not None:
+                return {"refunded": False, "order_id": order_id, "reason": problem}
+            conn.execute(
+                "INSERT INTO refunds "
+                "(idempotency_key, order_id, amount_cents, reason, agent, workflow_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, order_id, cents, reason.strip(), ctx.agent, ctx.workflow_id),
+            )
+            # Refunded in full: the order says so, as the seeded refunded orders do.
+            conn.execute(
+                "UPDATE orders SET status = 'refunded', updated_on = date('now') "
+                "WHERE order_id = ? AND total_cents <= "
+                "(SELECT SUM(amount_cents) FROM refunds WHERE order_id = ?)",
+                (order_id, order_id),
+            )
+            done = conn.execute(
+                "SELECT * FROM refunds WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+        order = conn.execute(
+            "SELECT * FROM orders WHERE order_id = ?", (done["order_id"],)
+        ).fetchone()
+        refunded = _refunded_cents(conn, done["order_id"])
+    return {
+        "refunded": True,
+        "refund_id": refund_id(done["id"]),
+        "order_id": done["order_id"],
+        "item": order["item"],
+        "amount": _money(done["amount_cents"]),
+        "order_total": _money(order["total_cents"]),
+        "refunded_so_far": _money(refunded),
+        "reason": done["reason"],
+        "created_at": done["created_at"],
+        "detail": "The refund reaches the original payment method within 5-10 business days.",
+    }
+
+
+def _refunded_cents(conn: sqlite3.Connection, order_id: str) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE order_id = ?", (order_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def _refund_problem(
+    conn: sqlite3.Connection, order_id: str, order: sqlite3.Row | None, amount: float, cents: int
+) -> str | None:
+    """Why this refund cannot be made (a sentence for the customer), or ``None``."""
+    if order is None:
+        return (
+            f"no order {order_id} exists; order numbers have 4 digits (e.g. 1001) and appear "
+            "in the order confirmation email"
+        )
+    if cents <= 0:
+        return f"the amount must be a positive number of dollars, not {amount!r}"
+    if order["status"] not in REFUNDABLE:
+        return f"order {order_id} is {order['status']}: " + _NOT_REFUNDABLE.get(
+            order["status"], "it cannot be refunded"
+        )
+    left = order["total_cents"] - _refunded_cents(conn, order_id)
+    if left <= 0:
+        return f"order {order_id} has already been refunded in full"
+    if cents > left:
+        return (
+            f"{_money(cents)} is more than the {_money(left)} left to refund "
+            f"on order {order_id} (order total {_money(order['total_cents'])})"
+        )
+    return None
+
+
+def refund_id(row_id: int) -> str:
+    """The id customers see for refund row ``row_id``: ``RFD-01001``."""
+    return f"RFD-{1000 + row_id:05d}"
+
+
+def mask_email(email: str) -> str:
+    """``alex@example.com`` -> ``a***@example.com``: enough to recognise, not to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+@tool(risk="destructive", idempotent=True, timeout=10)
+def reset_password(ctx: ToolContext, email: str) -> dict[str, Any]:
+    """Reset the password of the account with this email: the current password stops working,
+    a reset link (valid 1 hour) is emailed to the account's address, and a sign-in lock is lifted.
+
+    Every reset waits for a support lead's approval. Never returns a password.
+    Returns {"reset": false, "reason": ...} when no reset can be made.
+    """
+    email = email.strip().lower()
+    key = ctx.idempotency_key
+    with db.connect() as conn, db.transaction(conn):
+        done = conn.execute(
+            "SELECT * FROM password_resets WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if done is None:
+            account = conn.execute(
+                "SELECT status FROM accounts WHERE email = ?", (email,)
+            ).fetchone()
+            if account is None:
+                return {
+                    "reset": False,
+                    "email": email,
+                    "reason": f"no account is registered with {email}",
+                }
+            if account["status"] == "closed":
+                return {
+                    "reset": False,
+                    "email": email,
+                    "reason": "the account was closed at the customer's request",
+                }
+            unlocked = account["status"] == "locked"
+            conn.execute(
+                "INSERT INTO password_resets "
+                "(idempotency_key, email, unlocked, agent, workflow_id) VALUES (?, ?, ?, ?, ?)",
+                (key, email, int(unlocked), ctx.agent, ctx.workflow_id),
+            )
+            if unlocked:
+                conn.execute("UPDATE accounts SET status = 'active' WHERE email = ?", (email,))
+            done = conn.execute(
+                "SELECT * FROM password_resets WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+    return {
+        "reset": True,
+        "reset_id": reset_id(done["id"]),
+        "sent_to": mask_email(done["email"]),
+        "link_expires_in": "1 hour",
+        "unlocked": bool(done["unlocked"]),
+        "detail": (
+            "The sign-in lock was lifted, so the new password works at once."
+            if done["unlocked"]
+            else "The old password no longer works."
+        ),
+        "created_at": done["created_at"],
+    }
+
+
+def reset_id(row_id: int) -> str:
+    """The reference customers see for password reset row ``row_id``: ``PWR-01001``."""
+    return f"PWR-{1000 + row_id:05d}"
+
+
+TOOLS = [lookup_order, account_status, create_ticket, refund_order, reset_password]
 """Every tool of the example, for ``App(tools=...)``."""
