@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from duragent._messages import RunRequest, RunResult
 from duragent._names import TASK_QUEUE, WORKFLOW
+from duragent._pii import redact_text
 
 SUMMARY_WORDS = 12
 
@@ -27,8 +28,10 @@ def new_workflow_id(agent: str) -> str:
 
 
 def run_summary(request: RunRequest) -> str:
-    """The static summary the Web UI shows for a run: agent and the first words of the input."""
-    words = request.input.split()
+    """The static summary the Web UI shows for a run: agent and the first words of the input,
+    with PII-like data (cards, emails, phone numbers, ...) redacted: it is shown to everyone who
+    can list runs."""
+    words = redact_text(request.input)[0].split()
     text = " ".join(words[:SUMMARY_WORDS]) + (" …" if len(words) > SUMMARY_WORDS else "")
     return f"{request.agent}: {text}"
 

@@ -2,18 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 
 from rich.table import Table
 from temporalio.client import Client
 
+from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
 from duragent._messages import RunRequest, RunResult
+from duragent._names import QUERY_PENDING, UPDATE_DECIDE
 from duragent.cli._common import console
 from duragent.cli._render import STATUS_STYLE, print_result
 from duragent.cli._runs import follow, start
 from duragent.settings import Settings
 
 FALLBACK_SCENARIOS = ["Hello!"]
+
+
+async def approval_walkthrough(
+    client: Client, s: Settings, agent: str, text: str, module: object
+) -> RunResult:
+    """A run that pauses for a human: show what waits, the commands that decide it, then decide."""
+    approver = str(getattr(module, "DEMO_APPROVER", "lead"))
+    console.rule(f"[bold]{agent}[/]: {text}  [magenta](needs a human)[/]")
+    handle = await start(client, RunRequest(agent=agent, input=text), task_queue=s.task_queue)
+    pending: list[ApprovalRequest] = []
+    for _ in range(600):
+        pending = await handle.query(QUERY_PENDING, result_type=list[ApprovalRequest])
+        if pending:
+            break
+        await asyncio.sleep(0.05)
+    if not pending:
+        return await follow(console, handle)
+    request = pending[0]
+    console.print(
+        f"[magenta]paused[/]: step {request.step_id} wants [bold]{request.tool or request.kind}[/] "
+        f"{request.arguments} — {request.reason}"
+    )
+    decision = {
+        "step_id": request.step_id,
+        "approver": approver,
+        "reason": "demo: checked the order",
+    }
+    console.print("A human decides it with any of:")
+    console.print(
+        f'  .venv/bin/duragent approve {handle.id} {request.step_id} --by {approver} --reason "checked the order"'
+    )
+    console.print(
+        f"  .venv/bin/temporal workflow signal --workflow-id {handle.id} --name approve "
+        f"--input '{json.dumps(decision)}'"
+    )
+    console.print(
+        f"  or the Web UI's signal form on {s.run_url(handle.id)} (signal 'approve', same JSON)"
+    )
+    console.print(f"[dim]the demo approves it now, as {approver}:[/]")
+    await handle.execute_update(
+        UPDATE_DECIDE, ApprovalDecision.model_validate(decision), result_type=ApprovalOutcome
+    )
+    result = await follow(console, handle)
+    print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
+    console.print(f"Its audit trail: .venv/bin/duragent show {handle.id} --audit")
+    return result
 
 
 def scenarios_of(app_ref: str) -> tuple[str, list[str]]:
@@ -33,6 +83,10 @@ async def run_scenarios(client: Client, s: Settings, app_ref: str) -> bool:
         result = await follow(console, handle)
         print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
         results.append((text, result))
+    module = importlib.import_module(app_ref.partition(":")[0])
+    approval = getattr(module, "APPROVAL_SCENARIO", None)
+    if approval:
+        results.append((approval, await approval_walkthrough(client, s, agent, approval, module)))
     summary = Table(title="demo summary", title_justify="left")
     for column in ("input", "status", "agent path", "tokens", "cost", "latency"):
         summary.add_column(column, overflow="fold")

@@ -256,3 +256,13 @@ def test_python_spec_errors_are_pydantic_validation_errors_with_the_field() -> N
 
     with pytest.raises(ValidationError, match="provider/name"):
         Agent(name="a", model="gpt-5")
+
+
+def test_run_summary_redacts_pii() -> None:
+    from duragent import RunRequest
+    from duragent.client import run_summary
+
+    summary = run_summary(
+        RunRequest(agent="support", input="My card 4111 1111 1111 1111 was charged twice")
+    )
+    assert "4111" not in summary and summary.startswith("support: My card [REDACTED:credit_card]")
