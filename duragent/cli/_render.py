@@ -46,6 +46,30 @@ def step_line(step: StepRecord) -> str:
         return head + f"[cyan]hand off → {step.detail}[/]"
     if step.kind == "tool_refused":
         return head + f"[red]refused[/] tool {step.tool}: {_short(step.detail)}"
+    if step.kind == "guardrail":
+        return head + f"[yellow]guardrail[/] {step.rule} → {step.action}: {_short(step.reason, 70)}"
+    if step.kind in ("approval_requested", "review_requested"):
+        what = (
+            f"tool {step.tool}"
+            if step.tool
+            else "the answer"
+            if step.kind == "review_requested"
+            else "the input"
+        )
+        return head + f"[magenta]waits for a human[/] on {what}: {_short(step.reason, 60)}"
+    if step.kind in ("approval_decided", "review_decided"):
+        why = f": {_short(step.reason, 50)}" if step.reason else ""
+        return head + f"[magenta]{step.action}[/] {step.ref} by {step.approver} via {step.via}{why}"
+    if step.kind == "approval_refused":
+        return (
+            head
+            + f"[red]refused decision[/] on {step.ref} by {step.approver}: {_short(step.reason, 60)}"
+        )
+    if step.kind in ("approval_timeout", "approval_escalated"):
+        return (
+            head
+            + f"[yellow]{step.kind.removeprefix('approval_')}[/] {step.ref}: {_short(step.reason, 60)}"
+        )
     return head + f"[red]{step.kind}[/] {_short(step.detail)}"
 
 
