@@ -4,7 +4,8 @@ What the model sees on failure, and what Temporal retries:
 - arguments that do not fit the schema: never retried, the model is told what is wrong;
 - ``ToolError(retryable=False)``: never retried, the model is told;
 - any other exception, or ``ToolError(retryable=True)``: retried by Temporal, but only for
-  idempotent tools (the workflow gives non-idempotent tools one attempt), then the model is told.
+  tools that can be retried safely (idempotent, or with a reconcile hook, asked first on every
+  retry); any other tool gets one attempt. Then the model is told.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from duragent import App, ToolCallRequest, ToolContext, ToolError, ToolResult
+from activities._heartbeat import heartbeating
+from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._names import ACTIVITY_TOOL
 from duragent._tool import ToolArgumentsError, to_model_text
 
@@ -66,11 +68,12 @@ class ToolActivities:
             )
 
         try:
-            value = await tool.invoke(context, request.call.arguments)
+            async with heartbeating():
+                value = await self._invoke(tool, context, request)
         except ToolArgumentsError as exc:
             return result(str(exc), "validation_error")
         except ToolError as exc:
-            if exc.retryable and tool.idempotent:
+            if exc.retryable and tool.max_attempts > 1:
                 raise ApplicationError(str(exc), type="tool_error") from exc
             return result(str(exc), "tool_error")
         except Exception as exc:
@@ -78,3 +81,13 @@ class ToolActivities:
             # once the attempts are spent.
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type="tool_error") from exc
         return result(to_model_text(value))
+
+    @staticmethod
+    async def _invoke(tool: Tool, context: ToolContext, request: ToolCallRequest) -> Any:
+        # A retry of a tool with a reconcile hook first asks whether the earlier attempt took
+        # effect (its worker may have died after the side effect, before reporting it).
+        if activity.info().attempt > 1 and tool.reconcile_fn is not None:
+            earlier = await tool.reconciled(context, request.call.arguments)
+            if earlier is not None:
+                return earlier
+        return await tool.invoke(context, request.call.arguments)

@@ -87,6 +87,10 @@ class ToolSpec(ToolSchema):
     sandboxed: bool = False
     timeout_s: float = 30.0
     execution: Literal["activity", "local"] = "activity"
+    max_attempts: int = 1
+    """Attempts Temporal may make: 1 for a tool that cannot be retried safely."""
+    reconcilable: bool = False
+    """The tool offers a reconcile hook: a retry first asks it whether the call already happened."""
 
 
 class ModelRequest(_Frozen):
@@ -236,6 +240,7 @@ StepKind = Literal[
     "approval_escalated",
     "review_requested",
     "review_decided",
+    "degraded",
 ]
 
 
@@ -304,6 +309,8 @@ class RunResult(_Frozen):
     """False when some model's price is unknown: ``cost_usd`` is then a lower bound."""
     latency: LatencyBreakdown
     spec_hashes: dict[str, str] = Field(default_factory=dict)
+    degraded: bool = False
+    """Every model failed and the spec's degraded outcome answered (a fixed reply or a human)."""
     errors: dict[str, int] = Field(default_factory=dict)
     """Failures seen during the run, by type (timeout, rate_limit, tool_error, ...)."""
     error: str | None = None

@@ -74,6 +74,46 @@ class Timeouts(_Frozen):
 
     model_s: float = Field(default=120.0, gt=0)
     tool_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    """A model or tool activity that stops heartbeating this long is retried elsewhere: a dead
+    worker is noticed in seconds, not at the end of the call's timeout."""
+
+
+class RetrySpec(_Frozen):
+    """Exponential backoff for one model before the next in the fallback chain answers.
+
+    Defaults: 100 ms, 200 ms, then fail over (3 attempts). Rate limits wait at least the
+    provider's Retry-After; auth, invalid-request, content-filter and context-length errors are
+    never retried.
+    """
+
+    initial_s: float = Field(default=0.1, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class Degraded(_Frozen):
+    """What a run answers when every model in the chain has failed, instead of failing.
+
+    ``answer``: a fixed reply (the run completes, marked degraded); ``escalate``: hand the
+    question to a human as a review request (the reviewer's edited answer is the reply).
+    """
+
+    answer: str | None = None
+    escalate: bool = False
+    reviewers: list[str] = Field(default_factory=list)
+    reviewer_roles: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Degraded:
+        if (self.answer is None) == (not self.escalate):
+            raise ValueError(
+                "'degraded' needs exactly one of 'answer' (a fixed reply) or 'escalate: true'"
+            )
+        if self.escalate and not (self.reviewers or self.reviewer_roles):
+            raise ValueError("'degraded.escalate' needs 'reviewers' or 'reviewer_roles'")
+        return self
 
 
 class Limits(_Frozen):
@@ -178,6 +218,10 @@ class AgentSpec(_Frozen):
     instructions_sha256: str | None = None
     model: ModelRef
     fallbacks: list[ModelRef] = Field(default_factory=list)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    """Per model in the chain: attempts and backoff before failing over."""
+    degraded: Degraded | None = None
+    """The outcome when every model failed: a fixed answer or a human. None: the run fails."""
     tools: list[str] = Field(default_factory=list)
     handoffs: list[str] = Field(default_factory=list)
     delegates: list[str] = Field(default_factory=list)

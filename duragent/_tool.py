@@ -25,6 +25,7 @@ Risk = Literal["read", "write", "destructive", "external"]
 Execution = Literal["auto", "activity", "local"]
 
 LOCAL_TIMEOUT_LIMIT_S = 10.0
+DEFAULT_ATTEMPTS = 3
 """``execution="auto"`` runs read-only tools with at most this timeout as local activities."""
 
 
@@ -65,6 +66,25 @@ class Tool:
     sandboxed: bool
     timeout_s: float
     execution: Execution
+    retries: int | None = None
+    reconcile_fn: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def reconcile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register the hook asked, before a retry, whether the call already happened.
+
+        ``@refund_order.reconcile`` on a function taking the same arguments (and the
+        ``ToolContext``): return the earlier call's result if it took effect, ``None`` if not.
+        With it, a non-idempotent tool may be retried: a retry first asks the hook.
+        """
+        object.__setattr__(self, "reconcile_fn", fn)  # set once, at import, before any worker runs
+        return fn
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts Temporal may make: a tool that cannot be retried safely gets exactly one."""
+        if not self.idempotent and self.reconcile_fn is None:
+            return 1
+        return self.retries if self.retries is not None else DEFAULT_ATTEMPTS
 
     @property
     def spec(self) -> ToolSpec:
@@ -83,7 +103,19 @@ class Tool:
             sandboxed=self.sandboxed,
             timeout_s=self.timeout_s,
             execution=execution,
+            max_attempts=self.max_attempts,
+            reconcilable=self.reconcile_fn is not None,
         )
+
+    async def reconciled(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
+        """The reconcile hook's answer: the earlier call's result, or ``None`` if it did not happen."""
+        assert self.reconcile_fn is not None
+        kwargs = self.parse_arguments(arguments)
+        if self.context_param is not None:
+            kwargs[self.context_param] = context
+        if inspect.iscoroutinefunction(self.reconcile_fn):
+            return await self.reconcile_fn(**kwargs)
+        return await asyncio.to_thread(self.reconcile_fn, **kwargs)
 
     def parse_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate a model's arguments; raise ``ToolArgumentsError`` saying what is wrong."""
@@ -135,6 +167,7 @@ def _build(
     sandboxed: bool,
     timeout: float,
     execution: Execution,
+    retries: int | None = None,
 ) -> Tool:
     tool_name = name or fn.__name__
     where = f"tool {tool_name!r} ({fn.__module__}.{fn.__qualname__})"
@@ -146,6 +179,8 @@ def _build(
         )
     if timeout <= 0:
         raise SpecError("timeout must be a positive number of seconds", field=where)
+    if retries is not None and not 1 <= retries <= 100:
+        raise SpecError("retries is the number of attempts: 1 to 100", field=where)
     hints = get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     context_param: str | None = None
@@ -178,6 +213,7 @@ def _build(
         sandboxed=sandboxed,
         timeout_s=float(timeout),
         execution=execution,
+        retries=retries,
     )
 
 
@@ -195,6 +231,7 @@ def tool(
     sandboxed: bool = False,
     timeout: float = 30.0,
     execution: Execution = "auto",
+    retries: int | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -209,12 +246,15 @@ def tool(
     sandboxed: bool = False,
     timeout: float = 30.0,
     execution: Execution = "auto",
+    retries: int | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a typed function a tool: ``@tool`` or ``@tool(risk="write", timeout=10)``.
 
     ``risk`` is read, write, destructive or external; ``idempotent`` defaults to True only for
-    read tools (a non-idempotent tool is never retried blindly); ``execution="auto"`` runs short
-    read-only tools as local activities and everything else as regular activities.
+    read tools; ``retries`` is the number of attempts (default 3) for a tool that can be retried
+    safely: an idempotent one, or one with a ``reconcile`` hook; any other gets exactly one
+    attempt, never a blind retry. ``execution="auto"`` runs short read-only tools as local
+    activities and everything else as regular activities.
     """
 
     def decorate(f: Callable[..., Any]) -> Tool:
@@ -227,6 +267,7 @@ def tool(
             sandboxed=sandboxed,
             timeout=timeout,
             execution=execution,
+            retries=retries,
         )
 
     return decorate(fn) if fn is not None else decorate

@@ -90,7 +90,12 @@ class DevServer:
     async def start(self, timeout_s: float = 60.0) -> None:
         """Start the server and wait until its frontend and UI ports answer."""
         for port in (self.port, self.ui_port):
-            if port_open(self.ip, port) or port_open("127.0.0.1", port):
+            # A server stopped a moment ago may still hold its ports: give them a few seconds.
+            for _ in range(50):
+                if not (port_open(self.ip, port) or port_open("127.0.0.1", port)):
+                    break
+                await asyncio.sleep(0.1)
+            else:
                 raise DevServerError(
                     f"port {port} is already in use (another Temporal dev server?); stop it, or "
                     "choose other ports with --port/--ui-port, or attach to it with `duragent worker`"

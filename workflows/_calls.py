@@ -24,22 +24,28 @@ from duragent._messages import (
     ToolSpec,
 )
 from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL, SANDBOX_TASK_QUEUE
-from duragent._spec import ModelRef
+from duragent._spec import ModelRef, RetrySpec, Timeouts
 
-MODEL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=["auth", "invalid_request", "content_filter", "context_length"],
-)
-"""Per model: 100 ms, 200 ms, then the next model in the fallback chain."""
+NON_RETRYABLE_MODEL_ERRORS = [
+    "auth",
+    "invalid_request",
+    "content_filter",
+    "context_length",
+    "circuit_open",
+]
+"""A retry cannot fix these: fail over to the next model at once."""
 
-IDEMPOTENT_TOOL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3
-)
-ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
-"""Non-idempotent tools are never retried blindly."""
+
+def tool_retry(tool: ToolSpec) -> RetryPolicy:
+    """A tool's attempts: ``max_attempts`` from ``@tool`` (1 for a tool that cannot be retried
+    safely: not idempotent and no reconcile hook), 200 ms then doubling."""
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_attempts=tool.max_attempts,
+        non_retryable_error_types=["validation_error"],
+    )
+
 
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """What an activity call raises once its attempts are spent: a regular activity's failure
@@ -62,18 +68,34 @@ def error_message(error: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause)
 
 
+def model_retry(spec: RetrySpec) -> RetryPolicy:
+    """The spec's backoff for one model; caller-fault errors are never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=spec.initial_s),
+        backoff_coefficient=spec.backoff,
+        maximum_interval=timedelta(seconds=spec.max_interval_s),
+        maximum_attempts=spec.max_attempts,
+        non_retryable_error_types=NON_RETRYABLE_MODEL_ERRORS,
+    )
+
+
 async def call_model(
-    request: ModelRequest, model: ModelRef, *, timeout_s: float, summary: str
+    request: ModelRequest,
+    model: ModelRef,
+    *,
+    timeouts: Timeouts,
+    retry: RetrySpec,
+    summary: str,
 ) -> ModelResponse:
     """One model call, as a regular or a local activity as the model's ``execution`` says."""
-    timeout = timedelta(seconds=timeout_s)
+    timeout = timedelta(seconds=timeouts.model_s)
     if model.execution == "local":
         return await workflow.execute_local_activity(
             ACTIVITY_MODEL,
             request,
             result_type=ModelResponse,
             start_to_close_timeout=timeout,
-            retry_policy=MODEL_RETRY,
+            retry_policy=model_retry(retry),
             summary=summary,
         )
     return await workflow.execute_activity(
@@ -81,16 +103,17 @@ async def call_model(
         request,
         result_type=ModelResponse,
         start_to_close_timeout=timeout,
-        retry_policy=MODEL_RETRY,
+        heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_s),
+        retry_policy=model_retry(retry),
         summary=summary,
     )
 
 
-async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeout_s: float) -> ToolResult:
+async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeouts: Timeouts) -> ToolResult:
     """One tool call; a failure after the last attempt becomes an error result for the model."""
     call: ToolCall = request.call
-    timeout = timedelta(seconds=min(tool.timeout_s, timeout_s))
-    retry = IDEMPOTENT_TOOL_RETRY if tool.idempotent else ONE_ATTEMPT
+    timeout = timedelta(seconds=min(tool.timeout_s, timeouts.tool_s))
+    retry = tool_retry(tool)
     summary = f"tool {call.name}"
     try:
         if tool.execution == "local":
@@ -111,6 +134,7 @@ async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeout_s: floa
             retry_policy=retry,
             summary=summary,
             activity_id=request.step_id,
+            heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_s),
             task_queue=SANDBOX_TASK_QUEUE if tool.sandboxed else None,
         )
     except ACTIVITY_FAILURES as error:

@@ -21,13 +21,11 @@ from temporalio.common import SearchAttributeUpdate
 
 from duragent._approvals import (
     ApprovalDecision,
-    ApprovalKind,
     ApprovalOutcome,
     ApprovalRequest,
     args_hash,
 )
-from duragent._coerce import coerce_arguments
-from duragent._guardrails import RISK_SCORES, Decision, Rule
+from duragent._guardrails import RISK_SCORES
 from duragent._messages import (
     AuditBatch,
     AuditEntry,
@@ -72,25 +70,15 @@ from workflows._calls import (
     call_tool,
     error_message,
     error_type,
-    grading_request,
-    parse_grade,
 )
 from workflows._desk import ApprovalDesk
+from workflows._governance import Governance, RunEnded
 from workflows._guard import Guard
 from workflows._ledger import Ledger
 
 
-class _End(Exception):
-    """Ends the run early with a status (a block, a rejection, a limit)."""
-
-    def __init__(self, status: RunStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])
-class AgentRun:
+class AgentRun(Governance):
     """Runs an agent (and the agents it hands off to) to a final answer, durably and governed."""
 
     def __init__(self) -> None:
@@ -105,6 +93,7 @@ class AgentRun:
         self._audited = 0
         self._request: RunRequest | None = None
         self._output: str | None = None
+        self._degraded = False
         self._path: list[str] = []
         self._last_request_id: str | None = None
         self._desk = ApprovalDesk(self._ledger, self._pending_changed)
@@ -175,7 +164,7 @@ class AgentRun:
             )
             await self._run(request, specs)
             result = self._finish("completed", output=self._output)
-        except _End as end:
+        except RunEnded as end:
             result = self._finish(end.status, error=end.reason)
         await self._flush_audit()
         # Decisions still being handled (a signal verifying its token) finish before the run does.
@@ -193,7 +182,7 @@ class AgentRun:
             )
         except ACTIVITY_FAILURES as error:
             self._ledger.errors[error_type(error)] += 1
-            raise _End("failed", error_message(error)) from None
+            raise RunEnded("failed", error_message(error)) from None
         self._ledger.input_ms += specs.resolve_ms
         self._specs = specs
         self._desk.roles = specs.approvers
@@ -206,7 +195,7 @@ class AgentRun:
         while True:
             max_turns = request.run_config.max_turns or agent.limits.max_turns
             if self._turn >= max_turns:
-                raise _End(
+                raise RunEnded(
                     "budget_exceeded",
                     f"max_turns ({max_turns}) reached without a final answer; raise "
                     "limits.max_turns or check the agent's instructions for a loop",
@@ -217,7 +206,7 @@ class AgentRun:
             self._messages.append(response.message)
             over = self._over_budget(agent)
             if over:
-                raise _End("budget_exceeded", over)
+                raise RunEnded("budget_exceeded", over)
             if not response.message.tool_calls:
                 answer = await self._check_output(agent, response)
                 if answer is not None:
@@ -232,186 +221,6 @@ class AgentRun:
                 self._agent = self._desk.agent = agent.name
                 self._path.append(agent.name)
                 self._upsert([SA_AGENT.value_set(agent.name)])
-
-    # -- guardrail checkpoints ---------------------------------------------------------------
-
-    def _hash(self, agent: AgentSpec) -> str | None:
-        return self._specs.hashes.get(agent.name) if self._specs else None
-
-    async def _check_input(self, agent: AgentSpec, text: str) -> str:
-        decision = self._guard.check(
-            agent, "input", turn=0, at=workflow.now(), spec_hash=self._hash(agent), text=text
-        )
-        if decision.action == "block":
-            raise _End("rejected", f"input blocked by policy: {decision.reason}")
-        if decision.action == "redact" and decision.redacted_text is not None:
-            return decision.redacted_text
-        if decision.action == "require_approval":
-            assert decision.rule is not None
-            verdict = await self._ask(
-                "input", agent, decision, arguments={"input": text}, rule=decision.rule
-            )
-            if verdict is None or verdict.action == "reject":
-                raise _End("rejected", f"input not approved: {self._why(verdict)}")
-            if verdict.action == "edit" and verdict.response:
-                return verdict.response
-        return text
-
-    async def _check_output(self, agent: AgentSpec, response: ModelResponse) -> str | None:
-        """The answer to return, or ``None`` when a rule sent the model back to try again."""
-        answer = response.message.content
-        if response.confidence is None and agent.review.grader is not None:
-            response = await self._grade(agent, response)
-        decision = self._guard.check(
-            agent,
-            "output",
-            turn=self._turn,
-            at=workflow.now(),
-            spec_hash=self._hash(agent),
-            text=answer,
-            confidence=response.confidence,
-            risk_score=self._max_risk,
-        )
-        rule = decision.rule
-        if decision.action == "block":
-            assert rule is not None
-            if rule.on_block == "end_run":
-                raise _End("rejected", f"answer blocked by policy: {decision.reason}")
-            self._messages.append(
-                Message(
-                    role="user",
-                    content=f"[policy] Your answer was blocked ({decision.reason}). "
-                    "Answer again without it.",
-                )
-            )
-            return None
-        if decision.action == "redact" and decision.redacted_text is not None:
-            answer = decision.redacted_text
-        if decision.action == "require_review" or self._review_needed(agent, response):
-            verdict = await self._ask(
-                "review", agent, decision, arguments={"output": answer}, rule=rule, output=answer,
-                confidence=response.confidence, confidence_source=response.confidence_source,
-            )  # fmt: skip
-            if verdict is None or verdict.action == "reject":
-                raise _End("rejected", f"answer not approved in review: {self._why(verdict)}")
-            if verdict.action == "edit" and verdict.response:
-                answer = verdict.response
-        return answer
-
-    async def _grade(self, agent: AgentSpec, response: ModelResponse) -> ModelResponse:
-        """Ask the review policy's grader model for a confidence; unchanged if it cannot say."""
-        grader = agent.review.grader
-        assert grader is not None
-        question = next((m.content for m in self._messages if m.role == "user"), "")
-        request = grading_request(
-            ModelRequest(
-                run_id=workflow.info().run_id, agent=agent.name, turn=self._turn, model=grader,
-                script=agent.script if grader.provider == "scripted" else [],
-            ),
-            grader, question=question, answer=response.message.content,
-        )  # fmt: skip
-        at = workflow.now()
-        try:
-            graded = await call_model(
-                request, grader, timeout_s=agent.limits.timeouts.model_s,
-                summary=f"grade answer with {grader.label} turn {self._turn}",
-            )  # fmt: skip
-        except ACTIVITY_FAILURES as error:
-            self._ledger.errors[error_type(error)] += 1
-            return response
-        self._ledger.add_model(graded, agent=agent.name, turn=self._turn, at=at)
-        score = parse_grade(graded.message.content)
-        if score is None:
-            return response
-        return response.model_copy(update={"confidence": score, "confidence_source": "grader"})
-
-    def _review_needed(self, agent: AgentSpec, response: ModelResponse) -> bool:
-        policy = agent.review
-        if policy.confidence_threshold is not None and (
-            response.confidence is None or response.confidence < policy.confidence_threshold
-        ):
-            return True
-        return (
-            policy.risk_threshold is not None
-            and self._max_risk is not None
-            and self._max_risk > policy.risk_threshold
-        )
-
-    @staticmethod
-    def _why(verdict: ApprovalDecision | None) -> str:
-        if verdict is None:
-            return "no decision before the deadline"
-        return f"{verdict.action} by {verdict.approver}" + (
-            f": {verdict.reason}" if verdict.reason else ""
-        )
-
-    async def _ask(
-        self,
-        kind: ApprovalKind,
-        agent: AgentSpec,
-        decision: Decision,
-        *,
-        arguments: dict[str, Any],
-        rule: Rule | None,
-        tool: ToolSpec | None = None,
-        output: str | None = None,
-        confidence: float | None = None,
-        confidence_source: str | None = None,
-    ) -> ApprovalDecision | None:
-        """Open an approval (or review) request and wait for its decision or timeout."""
-        review = agent.review
-        now = workflow.now()
-        if rule is not None:
-            approvers, roles = rule.approvers, rule.approver_roles
-            timeout_s, on_timeout, escalate_to = rule.timeout_s, rule.on_timeout, rule.escalate_to
-            reason = decision.reason
-        else:
-            approvers, roles = review.reviewers, review.reviewer_roles
-            timeout_s, on_timeout, escalate_to = (
-                review.timeout_s,
-                review.on_timeout,
-                review.escalate_to,
-            )
-            reason = self._review_reason(agent, confidence)
-        request = ApprovalRequest(
-            step_id=self._ledger.next_step_id(),
-            kind=kind,
-            agent=agent.name,
-            rule=rule.name if rule else None,
-            reason=reason,
-            tool=tool.name if tool else None,
-            risk=tool.risk if tool else None,
-            arguments=arguments,
-            args_hash=args_hash(arguments),
-            output=output,
-            confidence=confidence,
-            confidence_source=confidence_source,
-            approvers=list(approvers),
-            approver_roles=list(roles),
-            allow_self_approval=rule.allow_self_approval if rule else False,
-            require_token=rule.require_token if rule else False,
-            run_user=self._request.user if self._request else None,
-            requested_at=now,
-            expires_at=now + timedelta(seconds=timeout_s),
-            on_timeout=on_timeout,
-            escalate_to=list(escalate_to),
-        )
-        self._last_request_id = request.step_id
-        self._desk.open(request, spec_hash=self._hash(agent))
-        await self._flush_audit()
-        verdict = await self._desk.wait(request.step_id)
-        if verdict is None or verdict.action == "reject":
-            self._ledger.errors["approval_rejected"] += 1
-        return verdict
-
-    def _review_reason(self, agent: AgentSpec, confidence: float | None) -> str:
-        threshold = agent.review.confidence_threshold
-        if threshold is not None and (confidence is None or confidence < threshold):
-            shown = "unknown" if confidence is None else f"{confidence:.2f}"
-            return f"confidence {shown} below the review threshold {threshold}"
-        return (
-            f"risk score {self._max_risk} above the review threshold {agent.review.risk_threshold}"
-        )
 
     def _pending_changed(self) -> None:
         kinds = {r.kind for r in self._desk.pending.values()}
@@ -458,8 +267,9 @@ class AgentRun:
             at = workflow.now()
             try:
                 response = await call_model(
-                    model_request, model, timeout_s=agent.limits.timeouts.model_s, summary=summary
-                )
+                    model_request, model, timeouts=agent.limits.timeouts, retry=agent.retry,
+                    summary=summary,
+                )  # fmt: skip
             except ACTIVITY_FAILURES as error:
                 kind = error_type(error)
                 self._ledger.errors[kind] += 1
@@ -475,7 +285,9 @@ class AgentRun:
                 continue
             self._ledger.add_model(response, agent=agent.name, turn=self._turn, at=at)
             return response
-        raise _End("failed", self._last_model_error)
+        if agent.degraded is not None:
+            return await self._degrade(agent, self._last_model_error)
+        raise RunEnded("failed", self._last_model_error)
 
     async def _run_tool_calls(
         self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs, calls: list[ToolCall]
@@ -520,66 +332,6 @@ class AgentRun:
         )
         self._tell(call, refusal)
 
-    async def _governed_tool_call(
-        self, request: RunRequest, agent: AgentSpec, tool: ToolSpec, call: ToolCall
-    ) -> None:
-        """Guardrails, then approval if required, then the tool; the model is told every outcome."""
-        call = call.model_copy(
-            update={"arguments": coerce_arguments(tool.parameters, call.arguments)}
-        )
-        decision = self._check_tool(agent, tool, call.arguments)
-        if decision is None:
-            self._tell(call, "not executed: blocked by policy")
-            return
-        ref: str | None = None
-        if decision.action == "require_approval":
-            assert decision.rule is not None
-            verdict = await self._ask(
-                "tool_call",
-                agent,
-                decision,
-                arguments=call.arguments,
-                rule=decision.rule,
-                tool=tool,
-            )
-            ref = self._last_request_id
-            if verdict is None or verdict.action == "reject":
-                if decision.rule.on_reject == "end_run":
-                    raise _End("rejected", f"{tool.name} not approved: {self._why(verdict)}")
-                self._tell(
-                    call,
-                    f"The call to {tool.name} was not approved ({self._why(verdict)}). Do not "
-                    "retry it; tell the user it could not be done.",
-                )
-                return
-            if verdict.action == "respond":
-                self._tell(call, verdict.response or "")
-                return
-            if verdict.action == "edit" and verdict.arguments is not None:
-                edited = coerce_arguments(tool.parameters, verdict.arguments)
-                call = call.model_copy(update={"arguments": edited})
-                # Re-checked: an edit may not slip past a block. Anything else stands approved
-                # by the approver who wrote these exact arguments.
-                if self._check_tool(agent, tool, call.arguments) is None:
-                    self._tell(call, "not executed: the edited arguments are blocked by policy")
-                    return
-        await self._execute_tool(request, agent, tool, call, ref=ref)
-
-    def _check_tool(
-        self, agent: AgentSpec, tool: ToolSpec, arguments: dict[str, Any]
-    ) -> Decision | None:
-        """The tool-call decision, or ``None`` when blocked (told to the model by the caller)."""
-        decision = self._guard.check(
-            agent, "tool_call", turn=self._turn, at=workflow.now(), spec_hash=self._hash(agent),
-            tool=tool.name, risk=tool.risk, arguments=arguments,
-        )  # fmt: skip
-        if decision.action == "block":
-            assert decision.rule is not None
-            if decision.rule.on_block == "end_run":
-                raise _End("rejected", f"{tool.name} blocked by policy: {decision.reason}")
-            return None
-        return decision
-
     async def _execute_tool(
         self,
         request: RunRequest,
@@ -600,7 +352,14 @@ class AgentRun:
             user=request.user,
         )
         at = workflow.now()
-        result = await call_tool(tool_request, tool, timeout_s=agent.limits.timeouts.tool_s)
+        result = await call_tool(tool_request, tool, timeouts=agent.limits.timeouts)
+        if result.is_error and result.error_type == "timeout" and tool.max_attempts == 1:
+            self._ledger.add_tool(
+                result, step_id=step_id, agent=agent.name, turn=self._turn, at=at,
+                arguments=call.arguments, ref=ref, spec_hash=self._hash(agent),
+            )  # fmt: skip
+            await self._unknown_outcome(request, agent, tool, call)
+            return
         score = RISK_SCORES.get(tool.risk)
         if score is not None and not result.is_error:
             self._max_risk = max(self._max_risk or 0.0, score)
@@ -700,6 +459,7 @@ class AgentRun:
             cost_complete=self._ledger.cost_complete,
             latency=self._ledger.latency(total_ms),
             spec_hashes=dict(specs.hashes) if specs else {},
+            degraded=self._degraded,
             errors=dict(self._ledger.errors),
             error=error,
         )
