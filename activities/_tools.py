@@ -10,6 +10,7 @@ What the model sees on failure, and what Temporal retries:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,9 +18,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._heartbeat import heartbeating
+from activities._transcripts import TranscriptStore
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._names import ACTIVITY_TOOL
 from duragent._tool import ToolArgumentsError, to_model_text
+from duragent._transcript import INLINE_LIMIT, preview
 
 
 def _heartbeat(*details: Any) -> None:
@@ -31,8 +34,9 @@ def _heartbeat(*details: Any) -> None:
 class ToolActivities:
     """Executes the tools of the app this worker serves."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, transcripts: TranscriptStore | None = None) -> None:
         self._app = app
+        self._transcripts = transcripts
 
     @activity.defn(name=ACTIVITY_TOOL)
     async def call(self, request: ToolCallRequest) -> ToolResult:
@@ -57,11 +61,14 @@ class ToolActivities:
         )
         started = time.perf_counter()
 
-        def result(output: str, error_type: str | None = None) -> ToolResult:
+        def result(
+            output: str, error_type: str | None = None, ref: str | None = None
+        ) -> ToolResult:
             return ToolResult(
                 call_id=request.call.id,
                 name=name,
                 output=output,
+                output_ref=ref,
                 is_error=error_type is not None,
                 error_type=error_type,
                 duration_ms=(time.perf_counter() - started) * 1000,
@@ -80,7 +87,12 @@ class ToolActivities:
             # Unexpected: let Temporal retry per the tool's policy; the workflow tells the model
             # once the attempts are spent.
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type="tool_error") from exc
-        return result(to_model_text(value))
+        text = to_model_text(value)
+        if len(text) > INLINE_LIMIT and self._transcripts is not None:
+            # Stored once, by content; history keeps a preview and the address.
+            ref = await asyncio.to_thread(self._transcripts.put_text, text)
+            return result(preview(text), ref=ref)
+        return result(text)
 
     @staticmethod
     async def _invoke(tool: Tool, context: ToolContext, request: ToolCallRequest) -> Any:

@@ -72,7 +72,11 @@ async def main(runs: int) -> None:
     timings: dict[str, list[float]] = {"signal": [], "update": []}
     try:
         worker = build_worker(
-            env.client, app, Settings(), providers={"scripted": ScriptedProvider()}, audit_log=audit
+            env.client,
+            app,
+            Settings(transcript_store=Path(tempfile.mkdtemp()) / "transcripts.db"),
+            providers={"scripted": ScriptedProvider()},
+            audit_log=audit,
         )
         async with worker:
             for i in range(runs * 2 + 2):

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
+from duragent._transcript import TranscriptRef
 
 
 class _Frozen(BaseModel):
@@ -50,6 +51,9 @@ class Message(_Frozen):
     tool_call_id: str | None = None
     name: str | None = None
     """For tool messages: the tool's name. For assistant messages: the agent that spoke."""
+    content_ref: str | None = None
+    """When set, ``content`` is a preview and the full text is in the transcript store under
+    this content address: large tool outputs enter workflow history once, as a reference."""
 
 
 class Usage(_Frozen):
@@ -107,6 +111,9 @@ class ModelRequest(_Frozen):
     """Rules for the ``scripted`` provider; empty for every other provider."""
     want_confidence: bool = False
     """Ask for token log-probabilities (or parse a self-reported score) to rate the answer."""
+    transcript: TranscriptRef | None = None
+    """When set, ``messages`` are only those from ``transcript.start`` on; the earlier ones are
+    in the workers' transcript store. Keeps history linear in the number of turns."""
 
 
 class ModelResponse(_Frozen):
@@ -145,7 +152,10 @@ class ToolResult(_Frozen):
     call_id: str
     name: str
     output: str
-    """The tool's return value as JSON text (what the model sees)."""
+    """The tool's return value as JSON text (what the model sees), or its preview when
+    ``output_ref`` is set."""
+    output_ref: str | None = None
+    """Content address of the full output in the transcript store, for large outputs."""
     is_error: bool = False
     error_type: str | None = None
     duration_ms: float = 0.0

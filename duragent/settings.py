@@ -29,6 +29,10 @@ class Settings:
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     pricing_file: Path | None = None
+    transcript_store: Path = Path(".duragent/transcripts.db")
+    # (every worker of a deployment must open the same file: put it on a volume they share)
+    """The conversation store every worker of a deployment must share (a SQLite file on one
+    host): model calls carry a reference to it instead of the whole conversation."""
     audit_log: str = ".duragent/audit.db"
     """Where the hash-chained audit log lives: a SQLite path, or a postgresql:// URL."""
     approver_keys_file: Path | None = None
@@ -38,6 +42,11 @@ class Settings:
     (Temporal's time-skipping test server): runs then cannot be found by status or pending."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/Ctrl-C, how long in-flight activities may run before they are cancelled."""
+    circuit_failures: int = 5
+    """Consecutive outage failures (5xx, timeout, connection, 429) of one model on one worker
+    that open its circuit: calls then fail fast and the fallback chain answers."""
+    circuit_cooldown_s: float = 30.0
+    """How long an open circuit stays open before one trial call may test the model again."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -56,8 +65,11 @@ class Settings:
             "pricing_file": "DURAGENT_PRICING_FILE",
             "shutdown_grace_s": "DURAGENT_SHUTDOWN_GRACE_S",
             "audit_log": "DURAGENT_AUDIT_LOG",
+            "transcript_store": "DURAGENT_TRANSCRIPT_STORE",
             "approver_keys_file": "DURAGENT_APPROVER_KEYS_FILE",
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
+            "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
+            "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
         }
         for field, variable in pairs.items():
             raw = env.get(variable)
@@ -73,7 +85,7 @@ class Settings:
 
 
 def _convert(field: str, variable: str, raw: str) -> Any:
-    if field.startswith("max_concurrent"):
+    if field.startswith("max_concurrent") or field == "circuit_failures":
         try:
             value = int(raw)
         except ValueError:
@@ -85,11 +97,14 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if raw.lower() not in ("on", "off", "true", "false", "1", "0"):
             raise ValueError(f"{variable}={raw!r} must be on or off")
         return raw.lower() in ("on", "true", "1")
-    if field == "shutdown_grace_s":
+    if field in ("shutdown_grace_s", "circuit_cooldown_s"):
         try:
-            return float(raw)
+            seconds = float(raw)
         except ValueError:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds") from None
-    if field in ("home", "pricing_file", "approver_keys_file"):
+        if field == "circuit_cooldown_s" and not seconds >= 0:
+            raise ValueError(f"{variable}={raw!r} must be a number of seconds, 0 or more")
+        return seconds
+    if field in ("home", "pricing_file", "approver_keys_file", "transcript_store"):
         return Path(raw)
     return raw

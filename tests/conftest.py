@@ -6,6 +6,7 @@ download cannot work offline); it lives next to ``sys.executable``.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import uuid
@@ -65,6 +66,13 @@ async def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+def _private_store(settings: Settings, folder: Path) -> Settings:
+    """A test worker keeps its transcripts in its own temporary folder, not in the repo."""
+    if settings.transcript_store != Settings().transcript_store:
+        return settings
+    return dataclasses.replace(settings, transcript_store=folder / "transcripts.db")
+
+
 @asynccontextmanager
 async def new_worker(
     client: Client,
@@ -84,7 +92,7 @@ async def new_worker(
         worker = build_worker(
             client,
             app,
-            settings or Settings(),
+            _private_store(settings or Settings(), Path(folder)),
             audit_log=log,
             task_queue=task_queue or f"test-{uuid.uuid4().hex[:8]}",
             **kwargs,  # type: ignore[arg-type]

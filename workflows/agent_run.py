@@ -63,6 +63,7 @@ from duragent._names import (
     WORKFLOW,
 )
 from duragent._spec import AgentSpec, ModelRef
+from duragent._transcript import TranscriptRef
 from duragent.errors import SpecError
 from workflows._calls import (
     ACTIVITY_FAILURES,
@@ -94,6 +95,9 @@ class AgentRun(Governance):
         self._request: RunRequest | None = None
         self._output: str | None = None
         self._degraded = False
+        self._stored = 0
+        """Messages [0, _stored) are in the workers' transcript store."""
+        self._transcript_key = ""
         self._path: list[str] = []
         self._last_request_id: str | None = None
         self._desk = ApprovalDesk(self._ledger, self._pending_changed)
@@ -185,6 +189,8 @@ class AgentRun(Governance):
             raise RunEnded("failed", error_message(error)) from None
         self._ledger.input_ms += specs.resolve_ms
         self._specs = specs
+        info = workflow.info()
+        self._transcript_key = self._transcript_key or f"{info.workflow_id}/{info.run_id}"
         self._desk.roles = specs.approvers
         return specs
 
@@ -249,7 +255,12 @@ class AgentRun(Governance):
         )
         tools = [self._schema(specs.tools[name]) for name in agent.tools]
         tools += [self._handoff_schema(specs.agents[name]) for name in agent.handoffs]
-        for index, model in enumerate(chain):
+        # Only the messages since the last model call travel; the rest are in the store.
+        start, upto = self._stored, len(self._messages)
+        index = 0
+        while index < len(chain):
+            model = chain[index]
+            transcript = TranscriptRef(key=self._transcript_key, start=start)
             model_request = ModelRequest(
                 run_id=workflow.info().run_id,
                 agent=agent.name,
@@ -257,7 +268,8 @@ class AgentRun(Governance):
                 model=model,
                 instructions=agent.instructions,
                 tools=tools,
-                messages=list(self._messages),
+                messages=self._messages[start:upto],
+                transcript=transcript,
                 script=agent.script if model.provider == "scripted" else [],
                 want_confidence=agent.review.confidence_threshold is not None,
             )
@@ -272,6 +284,11 @@ class AgentRun(Governance):
                 )  # fmt: skip
             except ACTIVITY_FAILURES as error:
                 kind = error_type(error)
+                if kind == "transcript_missing" and start > 0:
+                    # This worker's store lacks the conversation (not shared, or lost): send it
+                    # all once. The store is a cache of what history already holds.
+                    start = 0
+                    continue
                 self._ledger.errors[kind] += 1
                 self._last_model_error = f"{model.label}: {kind}: {error_message(error)}"
                 self._ledger.record(
@@ -282,8 +299,10 @@ class AgentRun(Governance):
                     model=model.label,
                     detail=self._last_model_error,
                 )
+                index += 1
                 continue
             self._ledger.add_model(response, agent=agent.name, turn=self._turn, at=at)
+            self._stored = upto
             return response
         if agent.degraded is not None:
             return await self._degrade(agent, self._last_model_error)
@@ -368,7 +387,13 @@ class AgentRun(Governance):
             arguments=call.arguments, ref=ref, spec_hash=self._hash(agent),
         )  # fmt: skip
         self._messages.append(
-            Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
+            Message(
+                role="tool",
+                content=result.output,
+                content_ref=result.output_ref,
+                tool_call_id=call.id,
+                name=call.name,
+            )
         )
 
     def _tell(self, call: ToolCall, text: str) -> None:

@@ -1,0 +1,102 @@
+"""The transcript store the workers share: content-addressed texts and each run's message list.
+
+SQLite by default (a file every worker on the host opens; WAL, ``BEGIN IMMEDIATE``). Writes are
+idempotent: texts by their content address, transcript positions by (key, position), so a retried
+activity, or two workers racing on one run, write the same rows. The workflow decides what each
+position holds (its history is the truth), so a rewrite of a position with other content only
+happens on replay after a change, and the workflow's version wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from duragent._messages import Message
+from duragent._transcript import content_digest
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS texts (digest TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transcripts (
+    key TEXT NOT NULL, position INTEGER NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (key, position)
+);
+"""
+
+
+class TranscriptError(RuntimeError):
+    """The store does not hold what a request refers to (another store, or data lost)."""
+
+
+class TranscriptStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per operation: activities call in from worker threads, and opening a
+        # SQLite file costs tens of microseconds.
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def put_text(self, text: str) -> str:
+        """Store a text; return its content address."""
+        digest = content_digest(text)
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO texts VALUES (?, ?)", (digest, text))
+        return digest
+
+    def text(self, digest: str) -> str:
+        with self._connect() as db:
+            row = db.execute("SELECT body FROM texts WHERE digest = ?", (digest,)).fetchone()
+        if row is None:
+            raise TranscriptError(f"text {digest} is not in the transcript store at {self.path}")
+        return str(row[0])
+
+    def write(self, key: str, start: int, messages: Sequence[Message]) -> None:
+        """Messages at positions ``start``, ``start + 1``, ...: written, or rewritten the same."""
+        if not messages:
+            return
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?)",
+                    [(key, start + i, m.model_dump_json()) for i, m in enumerate(messages)],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def read(self, key: str, upto: int) -> list[Message]:
+        """Messages ``[0, upto)`` of a transcript, their referenced texts resolved."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT position, message FROM transcripts WHERE key = ? AND position < ? "
+                "ORDER BY position",
+                (key, upto),
+            ).fetchall()
+        if len(rows) != upto or any(row[0] != i for i, row in enumerate(rows)):
+            raise TranscriptError(
+                f"transcript {key!r} holds {len(rows)} of the {upto} messages the run refers to; "
+                f"do all workers share the store at {self.path}?"
+            )
+        return [self.resolve(Message.model_validate_json(row[1])) for row in rows]
+
+    def resolve(self, message: Message) -> Message:
+        """The message with its full content, when it holds a reference."""
+        if message.content_ref is None:
+            return message
+        return message.model_copy(
+            update={"content": self.text(message.content_ref), "content_ref": None}
+        )
