@@ -206,6 +206,9 @@ class RunConfig(_Frozen):
     model: ModelRef | None = None
     """Replace every agent's model for this run, e.g. ``openai/gpt-4.1-mini`` on the demo."""
     max_turns: int | None = Field(default=None, ge=1)
+    continue_as_new_every: int | None = Field(default=None, ge=1)
+    """Continue as new after this many turns, besides whenever Temporal suggests it (tests,
+    and deployments that want short histories)."""
 
 
 class RunRequest(_Frozen):
@@ -217,6 +220,32 @@ class RunRequest(_Frozen):
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     run_config: RunConfig = Field(default_factory=RunConfig)
+    carry: Carry | None = None
+    """Set only by the run itself when it continues as new: everything it has done so far."""
+
+
+class Carry(_Frozen):
+    """What a run carries into its next execution when it continues as new: nothing is lost,
+    no budget is reset, and the specs stay the ones it resolved at its start."""
+
+    specs: ResolvedSpecs
+    transcript_key: str
+    stored: int
+    messages: list[Message]
+    agent: str
+    path: list[str]
+    turn: int
+    steps: list[StepRecord]
+    next_step: int
+    usage: Usage
+    cost_usd: float
+    cost_complete: bool
+    errors: dict[str, int]
+    layers_ms: dict[str, float]
+    audited: int
+    max_risk: float | None
+    started_at: datetime
+    continued: int
 
 
 class LatencyBreakdown(_Frozen):

@@ -35,6 +35,42 @@ class Ledger:
         self.approval_ms = 0.0
         self._next_step = 1
 
+    @property
+    def next_step(self) -> int:
+        return self._next_step
+
+    def layers(self) -> dict[str, float]:
+        """Time by layer so far, to carry across continue-as-new."""
+        return {
+            "input": self.input_ms,
+            "reasoning": self.reasoning_ms,
+            "output": self.output_ms,
+            "tool": self.tool_ms,
+            "approval": self.approval_ms,
+        }
+
+    def restore(
+        self,
+        *,
+        steps: list[StepRecord],
+        next_step: int,
+        usage: Usage,
+        cost_usd: float,
+        cost_complete: bool,
+        errors: dict[str, int],
+        layers_ms: dict[str, float],
+    ) -> None:
+        """Pick up where the previous execution of the run left off (continue-as-new)."""
+        self.steps = list(steps)
+        self._next_step = next_step
+        self.usage, self.cost_usd, self.cost_complete = usage, cost_usd, cost_complete
+        self.errors = Counter(errors)
+        self.input_ms = layers_ms.get("input", 0.0)
+        self.reasoning_ms = layers_ms.get("reasoning", 0.0)
+        self.output_ms = layers_ms.get("output", 0.0)
+        self.tool_ms = layers_ms.get("tool", 0.0)
+        self.approval_ms = layers_ms.get("approval", 0.0)
+
     def next_step_id(self) -> str:
         step_id = f"s{self._next_step}"
         self._next_step += 1

@@ -29,6 +29,7 @@ from duragent._guardrails import RISK_SCORES
 from duragent._messages import (
     AuditBatch,
     AuditEntry,
+    Carry,
     Message,
     ModelRequest,
     ModelResponse,
@@ -160,12 +161,16 @@ class AgentRun(Governance):
         self._agent = request.agent
         self._desk.agent = request.agent
         self._path = [request.agent]
+        self._started_at = workflow.info().start_time
         try:
-            specs = await self._resolve(request)
-            self._upsert(
-                [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
-                + ([SA_TENANT.value_set(request.tenant)] if request.tenant else [])
-            )
+            if request.carry is not None:
+                specs = self._restore(request.carry)
+            else:
+                specs = await self._resolve(request)
+                self._upsert(
+                    [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
+                    + ([SA_TENANT.value_set(request.tenant)] if request.tenant else [])
+                )
             await self._run(request, specs)
             result = self._finish("completed", output=self._output)
         except RunEnded as end:
@@ -195,10 +200,17 @@ class AgentRun(Governance):
         return specs
 
     async def _run(self, request: RunRequest, specs: ResolvedSpecs) -> None:
-        agent = specs.agents[specs.entry]
-        text = await self._check_input(agent, request.input)
-        self._messages.append(Message(role="user", content=text))
+        if request.carry is None:
+            agent = specs.agents[specs.entry]
+            text = await self._check_input(agent, request.input)
+            self._messages.append(Message(role="user", content=text))
+        else:
+            agent = specs.agents[self._agent]
+        turns_here = 0
         while True:
+            if turns_here and self._should_continue_as_new(request, turns_here):
+                await self._continue_as_new(request)
+            turns_here += 1
             max_turns = request.run_config.max_turns or agent.limits.max_turns
             if self._turn >= max_turns:
                 raise RunEnded(
@@ -227,6 +239,47 @@ class AgentRun(Governance):
                 self._agent = self._desk.agent = agent.name
                 self._path.append(agent.name)
                 self._upsert([SA_AGENT.value_set(agent.name)])
+
+    # -- continue-as-new ---------------------------------------------------------------------
+
+    def _should_continue_as_new(self, request: RunRequest, turns_here: int) -> bool:
+        every = request.run_config.continue_as_new_every
+        suggested = workflow.info().is_continue_as_new_suggested()
+        return not self._desk.pending and (suggested or (every is not None and turns_here >= every))
+
+    async def _continue_as_new(self, request: RunRequest) -> None:
+        """Start this run afresh with an empty history, carrying everything it has done."""
+        await self._flush_audit()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._specs is not None
+        ledger = self._ledger
+        carry = Carry(
+            specs=self._specs, transcript_key=self._transcript_key, stored=self._stored,
+            messages=self._messages, agent=self._agent, path=self._path, turn=self._turn,
+            steps=ledger.steps, next_step=ledger.next_step, usage=ledger.usage,
+            cost_usd=ledger.cost_usd, cost_complete=ledger.cost_complete, errors=dict(ledger.errors),
+            layers_ms=ledger.layers(), audited=self._audited, max_risk=self._max_risk,
+            started_at=self._started_at,
+            continued=(request.carry.continued + 1) if request.carry else 1,
+        )  # fmt: skip
+        workflow.continue_as_new(request.model_copy(update={"carry": carry}))
+
+    def _restore(self, carry: Carry) -> ResolvedSpecs:
+        self._specs = carry.specs
+        self._desk.roles = carry.specs.approvers
+        self._transcript_key, self._stored = carry.transcript_key, carry.stored
+        self._messages = list(carry.messages)
+        self._agent = self._desk.agent = carry.agent
+        self._path = list(carry.path)
+        self._turn = self._desk.turn = carry.turn
+        self._audited, self._max_risk = carry.audited, carry.max_risk
+        self._started_at = carry.started_at
+        self._ledger.restore(
+            steps=carry.steps, next_step=carry.next_step, usage=carry.usage,
+            cost_usd=carry.cost_usd, cost_complete=carry.cost_complete, errors=carry.errors,
+            layers_ms=carry.layers_ms,
+        )  # fmt: skip
+        return carry.specs
 
     def _pending_changed(self) -> None:
         kinds = {r.kind for r in self._desk.pending.values()}
@@ -461,7 +514,7 @@ class AgentRun(Governance):
     ) -> RunResult:
         self._status = status
         info = workflow.info()
-        total_ms = (workflow.now() - info.start_time).total_seconds() * 1000
+        total_ms = (workflow.now() - self._started_at).total_seconds() * 1000
         self._upsert(
             [
                 SA_STATUS.value_set(status),
