@@ -5,19 +5,28 @@ every failure leaves here as an ``ApplicationError`` whose ``type`` is the error
 (rate_limit, timeout, server_error, connection, auth, invalid_request, content_filter,
 context_length), ``non_retryable`` set for kinds a retry cannot fix, and ``next_retry_delay``
 honouring the provider's Retry-After.
+
+A worker-local ``CircuitBreaker`` (``activities._circuit``) is consulted before each call and
+told how it ended: while a model's circuit is open the call fails at once with a non-retryable
+``circuit_open`` error, so the workflow moves to the next model in the fallback chain without
+spending attempts and backoff on a provider that is down. Scripted models never touch it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._circuit import CircuitBreaker, circuit_key
 from activities._confidence import INSTRUCTION, split_self_reported
+from activities._heartbeat import heartbeating
+from activities._transcripts import TranscriptError, TranscriptStore
 from activities.models import ModelProvider
-from duragent import ModelRequest, ModelResponse, ProviderError
+from duragent import Message, ModelRequest, ModelResponse, ProviderError
 from duragent._names import ACTIVITY_MODEL
 from duragent.pricing import Price, cost_usd
 
@@ -35,20 +44,53 @@ def to_application_error(error: ProviderError) -> ApplicationError:
 
 
 class ModelActivities:
-    """Holds the worker's providers (built in ``workers``) and its pricing table."""
+    """Holds the worker's providers (built in ``workers``), its pricing table and its circuit
+    breaker (one per worker; a fresh one with the default thresholds unless given)."""
 
     def __init__(
         self,
         providers: Mapping[str, ModelProvider],
         *,
         prices: Mapping[str, Price] | None = None,
+        breaker: CircuitBreaker | None = None,
+        transcripts: TranscriptStore | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._prices = prices
+        self._transcripts = transcripts
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
+
+    async def _expand(self, request: ModelRequest) -> ModelRequest:
+        """The request with its whole conversation: the stored part, the new messages written
+        to the store (idempotently: a retry writes the same rows), references resolved."""
+        if request.transcript is None and not any(m.content_ref for m in request.messages):
+            return request
+        store = self._transcripts
+        if store is None:
+            raise ApplicationError(
+                "the run refers to a transcript store and this worker has none; build workers "
+                "with build_worker (it opens Settings.transcript_store)",
+                type="invalid_request",
+                non_retryable=True,
+            )
+        ref = request.transcript
+
+        def load() -> list[Message]:
+            if ref is None:
+                return [store.resolve(m) for m in request.messages]
+            store.write(ref.key, ref.start, request.messages)
+            return store.read(ref.key, ref.start) + [store.resolve(m) for m in request.messages]
+
+        try:
+            messages = await asyncio.to_thread(load)
+        except TranscriptError as exc:
+            raise ApplicationError(str(exc), type="transcript_missing", non_retryable=True) from exc
+        return request.model_copy(update={"messages": messages, "transcript": None})
 
     @activity.defn(name=ACTIVITY_MODEL)
     async def call(self, request: ModelRequest) -> ModelResponse:
         """Call the model; price the answer with this worker's pricing table."""
+        request = await self._expand(request)
         provider = self._providers.get(request.model.provider)
         if provider is None:
             raise ApplicationError(
@@ -68,7 +110,8 @@ class ModelActivities:
                 update={"instructions": request.instructions + INSTRUCTION}
             )
         try:
-            response = await provider.complete(request)
+            async with heartbeating():
+                response = await self._complete(provider, request)
         except ProviderError as error:
             raise to_application_error(error) from error
         update: dict[str, object] = {
@@ -85,3 +128,49 @@ class ModelActivities:
                 update["confidence"] = reported
                 update["confidence_source"] = "self_reported"
         return response.model_copy(update=update)
+
+    async def _complete(self, provider: ModelProvider, request: ModelRequest) -> ModelResponse:
+        """The provider's answer, through the model's circuit (scripted models have none).
+
+        The call is cut at the activity's start-to-close timeout less a margin, so a model that
+        hangs fails here as a classified ``timeout`` the breaker counts, reported at once,
+        instead of Temporal timing the attempt out behind the worker's back (the worker would
+        only learn of it at its next heartbeat, and the breaker never).
+        """
+        if request.model.provider == "scripted":
+            return await provider.complete(request)
+        key = circuit_key(request.model)
+        self.breaker.before_call(key, provider=request.model.provider)
+        limit_s = _call_limit_s()
+        try:
+            async with asyncio.timeout(limit_s):
+                response = await provider.complete(request)
+        except ProviderError as error:
+            self.breaker.record_failure(key, error.kind)
+            raise
+        except TimeoutError as exc:
+            self.breaker.record_failure(key, "timeout")
+            raise ProviderError(
+                f"{request.model.label} did not answer within {limit_s or 0:.2f} s, this call's "
+                "time limit (the agent's limits.timeouts.model_s less a margin). Temporal "
+                "retries; raise limits.timeouts.model_s if the model is this slow to answer.",
+                kind="timeout",
+                provider=request.model.provider,
+            ) from exc
+        except BaseException:
+            # Cancelled, or a failure the provider did not classify: no verdict on its health,
+            # but a half-open trial slot must not stay taken forever.
+            self.breaker.release(key)
+            raise
+        self.breaker.record_success(key)
+        return response
+
+
+def _call_limit_s() -> float | None:
+    """The activity's start-to-close timeout less 10% (at most 1 s): the worker's clock starts
+    after the server's, and the failure must reach the server before its own timer fires."""
+    timeout = activity.info().start_to_close_timeout
+    if not timeout or timeout.total_seconds() <= 0:
+        return None
+    total = timeout.total_seconds()
+    return total - min(total * 0.1, 1.0)

@@ -25,9 +25,10 @@ from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
 from workers import build_worker
+from workers._devserver import TUNING
 
 BIN = Path(sys.executable).parent
-TUNED = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000"]
+TUNED = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
 
 
 @pytest.fixture(autouse=True)

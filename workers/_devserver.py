@@ -2,7 +2,9 @@
 
 Started with the Web UI, duragent's search attributes, state persisted under ``.duragent/``, and
 tuned for latency: the stock dev server polls its transfer queue 20 times a second, so every
-workflow task waits for a 50 ms tick; ``history.transferProcessorMaxPollRPS=10000`` removes it.
+workflow task waits for a 50 ms tick (``history.transferProcessorMaxPollRPS=10000`` removes it),
+and fires timers up to 1 s late, so a 100 ms retry backoff waits ~1 s
+(``history.timerProcessorMaxTimeShift="10ms"``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from pathlib import Path
 
 from duragent._names import SEARCH_ATTRIBUTES
 
-TUNING = ("history.transferProcessorMaxPollRPS=10000",)
+TUNING = (
+    "history.transferProcessorMaxPollRPS=10000",
+    # Timers fire up to this late (default 1 s): a 100 ms retry backoff became ~1 s.
+    'history.timerProcessorMaxTimeShift="10ms"',
+)
 
 _SA_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
 

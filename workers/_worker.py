@@ -17,6 +17,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import ModelActivities, SpecActivities, ToolActivities
 from activities._approvals import ApprovalActivities, load_approver_keys
 from activities._audit import AuditActivities
+from activities._circuit import CircuitBreaker
+from activities._transcripts import TranscriptStore
 from activities.models import ModelProvider, ScriptedProvider
 from duragent import App
 from duragent.audit import AuditLog
@@ -76,8 +78,14 @@ def build_worker(
     closes it after the worker has shut down.
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
-    models = ModelActivities(build_providers() if providers is None else providers, prices=prices)
-    tools = ToolActivities(app)
+    transcripts = TranscriptStore(settings.transcript_store)
+    models = ModelActivities(
+        build_providers() if providers is None else providers,
+        prices=prices,
+        breaker=CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s),
+        transcripts=transcripts,
+    )
+    tools = ToolActivities(app, transcripts=transcripts)
     specs = SpecActivities(app, search_attributes=settings.search_attributes)
     keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
     approvals = ApprovalActivities(keys)
