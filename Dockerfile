@@ -38,8 +38,8 @@ RUN apt-get update \
 
 RUN groupadd --system --gid 10001 duragent \
     && useradd --system --uid 10001 --gid duragent --home-dir /app --shell /usr/sbin/nologin duragent \
-    && mkdir /app \
-    && chown duragent:duragent /app
+    && mkdir /app /var/lib/duragent \
+    && chown duragent:duragent /app /var/lib/duragent
 
 COPY --from=build /opt/duragent /opt/duragent
 
