@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from temporalio import activity
 
 
 @contextlib.asynccontextmanager
-async def heartbeating() -> AsyncIterator[None]:
+async def heartbeating(*details: Any) -> AsyncIterator[None]:
+    """Beat with ``details`` (kept for the next attempt, should this one fail)."""
     info = activity.info()
     timeout = info.heartbeat_timeout
     if info.is_local or timeout is None or timeout.total_seconds() <= 0:
@@ -26,7 +28,7 @@ async def heartbeating() -> AsyncIterator[None]:
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
+            activity.heartbeat(*details)
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(beat())

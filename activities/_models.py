@@ -31,12 +31,30 @@ from duragent._names import ACTIVITY_MODEL
 from duragent.pricing import Price, cost_usd
 
 
-def to_application_error(error: ProviderError) -> ApplicationError:
-    """The Temporal form of a classified provider failure."""
+def _earlier_attempt_errors() -> dict[str, int]:
+    """Failures of this call's earlier attempts, by kind, from their last heartbeat."""
+    info = activity.info()
+    details = list(info.heartbeat_details) if not info.is_local else []
+    if details and isinstance(details[0], dict):
+        tally = details[0].get("attempt_errors")
+        if isinstance(tally, dict):
+            return {str(k): int(v) for k, v in tally.items() if isinstance(v, int)}
+    return {}
+
+
+def to_application_error(
+    error: ProviderError, attempt_errors: dict[str, int] | None = None
+) -> ApplicationError:
+    """The Temporal form of a classified provider failure, with every failed attempt's kind."""
     delay = timedelta(seconds=error.retry_after_s) if error.retry_after_s else None
     return ApplicationError(
         f"{error.provider}: {error}",
-        {"kind": error.kind, "provider": error.provider, "status_code": error.status_code},
+        {
+            "kind": error.kind,
+            "provider": error.provider,
+            "status_code": error.status_code,
+            "attempt_errors": attempt_errors or {error.kind: 1},
+        },
         type=error.kind,
         non_retryable=not error.retryable,
         next_retry_delay=delay,
@@ -109,13 +127,20 @@ class ModelActivities:
             request = request.model_copy(
                 update={"instructions": request.instructions + INSTRUCTION}
             )
+        earlier = _earlier_attempt_errors()
         try:
-            async with heartbeating():
+            async with heartbeating({"attempt_errors": earlier}):
                 response = await self._complete(provider, request)
         except ProviderError as error:
-            raise to_application_error(error) from error
+            tally = {**earlier, error.kind: earlier.get(error.kind, 0) + 1}
+            if not activity.info().is_local:
+                # Heartbeat details survive into the next attempt: the run counts every
+                # failed attempt, not only the last, whichever attempt finally answers.
+                activity.heartbeat({"attempt_errors": tally})
+            raise to_application_error(error, tally) from error
         update: dict[str, object] = {
-            "cost_usd": cost_usd(response.model, response.usage, self._prices)
+            "cost_usd": cost_usd(response.model, response.usage, self._prices),
+            "attempt_errors": earlier,
         }
         if (
             request.want_confidence

@@ -132,6 +132,8 @@ class ModelResponse(_Frozen):
     confidence: float | None = None
     confidence_source: str | None = None
     """logprobs, self_reported, scripted or grader."""
+    attempt_errors: dict[str, int] = Field(default_factory=dict)
+    """Failures of earlier attempts of this call (retried by Temporal), by kind."""
 
 
 class ToolCallRequest(_Frozen):

@@ -63,6 +63,19 @@ def error_type(error: BaseException) -> str:
     return "provider_error"
 
 
+def attempt_errors(error: BaseException) -> dict[str, int]:
+    """Every failed attempt of a call, by kind: from the error's details when the activity
+    tallied them (model calls do), else one of the error's own type."""
+    cause = error.cause if isinstance(error, ActivityError) else error
+    if isinstance(cause, ApplicationError) and cause.details:
+        tally = (
+            cause.details[0].get("attempt_errors") if isinstance(cause.details[0], dict) else None
+        )
+        if isinstance(tally, dict) and tally:
+            return {str(k): int(v) for k, v in tally.items()}
+    return {error_type(error): 1}
+
+
 def error_message(error: BaseException) -> str:
     cause = error.cause if isinstance(error, ActivityError) and error.cause else error
     return getattr(cause, "message", None) or str(cause)

@@ -68,6 +68,7 @@ from duragent._transcript import TranscriptRef
 from duragent.errors import SpecError
 from workflows._calls import (
     ACTIVITY_FAILURES,
+    attempt_errors,
     call_model,
     call_tool,
     error_message,
@@ -342,7 +343,7 @@ class AgentRun(Governance):
                     # all once. The store is a cache of what history already holds.
                     start = 0
                     continue
-                self._ledger.errors[kind] += 1
+                self._ledger.errors.update(attempt_errors(error))
                 self._last_model_error = f"{model.label}: {kind}: {error_message(error)}"
                 self._ledger.record(
                     "model_error",
@@ -355,6 +356,7 @@ class AgentRun(Governance):
                 index += 1
                 continue
             self._ledger.add_model(response, agent=agent.name, turn=self._turn, at=at)
+            self._ledger.errors.update(response.attempt_errors)
             self._stored = upto
             return response
         if agent.degraded is not None:

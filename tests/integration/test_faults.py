@@ -112,13 +112,9 @@ async def down_mock() -> AsyncIterator[MockLLM]:
 async def test_every_run_completes_and_every_injected_fault_is_accounted_for(
     client: Client, fallback_mock: MockLLM, attempts: int
 ) -> None:
-    """30% faults on the primary, 20 concurrent runs.
-
-    ``RunResult.errors`` counts a model that failed (its attempts spent), not each failed
-    attempt: with one attempt per model the two are the same and must equal what the mock
-    injected; with three, the injected faults are those the runs recovered from by retrying
-    plus three per run that had to fail over.
-    """
+    """30% faults on the primary, 20 concurrent runs: every run completes, and the runs'
+    ``RunResult.errors``, which count every failed attempt (those a retry recovered from too),
+    add up to exactly what the mock injected, by type."""
     faults = FaultProfile(rate_limit=0.1, server_error=0.2, retry_after_s=0.05, seed=3)
     async with MockLLM(MockConfig(faults=faults)) as primary_mock:
         spec = agent(primary_mock, fallback_mock, retry={"max_attempts": attempts})
@@ -143,21 +139,18 @@ async def test_every_run_completes_and_every_injected_fault_is_accounted_for(
     by_primary = [r for r in results if answered_by(r) == [PRIMARY]]
     by_fallback = [r for r in results if answered_by(r) == [FALLBACK]]
     assert len(by_primary) + len(by_fallback) == 20
-    # A run that failed over reports its primary's last error once, with a model_error step.
-    assert sum(reported.values()) == len(by_fallback)
+    assert reported == injected
+    # A run that failed over has one model_error step naming the primary and its last error.
     for result in by_fallback:
         [step] = [s for s in result.steps if s.kind == "model_error"]
         assert step.model == PRIMARY
         assert any(f": {kind}: " in (step.detail or "") for kind in FAULT_KINDS), step.detail
-    for result in by_primary:
-        assert result.errors == {}
     # Every primary request either failed with an injected fault or answered a run.
     assert stats["requests"] == injected.total() + len(by_primary)
     assert fallback_mock.stats()["requests"] == len(by_fallback)
-    if attempts == 1:
-        assert reported == injected
-    else:
+    if attempts == 3:
         assert len(by_primary) >= 15  # ~30% faults, three tries: the primary answers most
+        assert any(r.errors for r in by_primary), "some runs recovered by retrying: counted too"
 
 
 async def test_primary_down_opens_the_circuit_and_later_runs_fail_over_at_once(
@@ -170,7 +163,7 @@ async def test_primary_down_opens_the_circuit_and_later_runs_fail_over_at_once(
         opened = time.monotonic()
         # Three attempts, three 500s: the third opened the circuit; the fallback answered.
         assert first.status == "completed" and answered_by(first) == [FALLBACK]
-        assert first.errors == {"server_error": 1}
+        assert first.errors == {"server_error": 3}  # every attempt counted
         assert down_mock.stats()["requests"] == 3
 
         async def timed() -> tuple[RunResult, float]:
@@ -195,7 +188,7 @@ async def test_primary_down_opens_the_circuit_and_later_runs_fail_over_at_once(
         await asyncio.sleep(cooldown_s - (time.monotonic() - opened) + 0.1)
         trial = await run(client, queue)
         assert trial.status == "completed" and answered_by(trial) == [FALLBACK]
-        assert trial.errors == {"circuit_open": 1}
+        assert trial.errors == {"server_error": 1, "circuit_open": 1}  # the trial, then fast
         assert down_mock.stats()["requests"] == 4
     assert fallback_mock.stats()["requests"] == 7
 
@@ -214,7 +207,7 @@ async def test_all_models_down_fails_the_run_with_errors_by_type(client: Client)
         assert fallback_mock.stats()["requests"] == 2
     assert result.status == "failed"
     assert result.output is None
-    assert result.errors == {"server_error": 2}
+    assert result.errors == {"server_error": 4}  # two attempts on each model, all counted
     assert [s.model for s in result.steps if s.kind == "model_error"] == [PRIMARY, FALLBACK]
     assert result.error and FALLBACK in result.error and "server_error" in result.error
 
@@ -233,7 +226,7 @@ async def test_all_models_down_answers_the_declared_degraded_outcome(client: Cli
             result = await run(client, queue)
     assert result.status == "completed", result.error
     assert result.output == answer
-    assert result.errors == {"server_error": 2}
+    assert result.errors == {"server_error": 4}
 
 
 async def test_rate_limit_retry_waits_for_retry_after(
@@ -252,7 +245,7 @@ async def test_rate_limit_retry_waits_for_retry_after(
             wall = time.monotonic() - started
         assert primary_mock.stats()["faults"] == {"rate_limit": 2}
     assert result.status == "completed" and answered_by(result) == [FALLBACK]
-    assert result.errors == {"rate_limit": 1}
+    assert result.errors == {"rate_limit": 2}
     [first, second] = primary.started
     assert second - first >= 1.5
     assert wall >= 1.5 and result.latency.total_ms >= 1500

@@ -189,4 +189,4 @@ async def test_model_retry_policy_comes_from_the_spec(client: Client) -> None:
         finally:
             await close_providers(providers)
         assert mock.stats()["requests"] == 5
-    assert result.output == "backup answered" and result.errors == {"server_error": 1}
+    assert result.output == "backup answered" and result.errors == {"server_error": 5}
