@@ -33,6 +33,8 @@ class Settings:
     # (every worker of a deployment must open the same file: put it on a volume they share)
     """The conversation store every worker of a deployment must share (a SQLite file on one
     host): model calls carry a reference to it instead of the whole conversation."""
+    payload_store: Path = Path(".duragent/payloads")
+    """Where payloads over 256 KiB go (Temporal external storage); shared like the store above."""
     audit_log: str = ".duragent/audit.db"
     """Where the hash-chained audit log lives: a SQLite path, or a postgresql:// URL."""
     approver_keys_file: Path | None = None
@@ -66,6 +68,7 @@ class Settings:
             "shutdown_grace_s": "DURAGENT_SHUTDOWN_GRACE_S",
             "audit_log": "DURAGENT_AUDIT_LOG",
             "transcript_store": "DURAGENT_TRANSCRIPT_STORE",
+            "payload_store": "DURAGENT_PAYLOAD_STORE",
             "approver_keys_file": "DURAGENT_APPROVER_KEYS_FILE",
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
@@ -105,6 +108,6 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if field == "circuit_cooldown_s" and not seconds >= 0:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds, 0 or more")
         return seconds
-    if field in ("home", "pricing_file", "approver_keys_file", "transcript_store"):
+    if field in ("home", "pricing_file", "approver_keys_file", "transcript_store", "payload_store"):
         return Path(raw)
     return raw

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +25,7 @@ from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
 from workers import build_worker
 from workers._devserver import TUNING
+from workers._payloads import data_converter
 
 BIN = Path(sys.executable).parent
 TUNED = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
@@ -51,12 +51,18 @@ def _no_real_model_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+def payload_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's client and workers keep payloads over 256 KiB."""
+    return tmp_path_factory.mktemp("payloads")
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(payload_store: Path) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=TUNED,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(payload_store),
     )
     yield env
     await env.shutdown()

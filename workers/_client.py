@@ -9,12 +9,12 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.errors import DuragentError
 from duragent.settings import Settings
+from workers._payloads import data_converter
 
 log = structlog.get_logger("duragent.client")
 
@@ -26,9 +26,12 @@ _INDEXED = {
 
 
 async def connect(settings: Settings) -> Client:
-    """A client for ``settings.address``/``namespace`` using the pydantic data converter."""
+    """A client for ``settings.address``/``namespace``: pydantic payloads, and those over
+    256 KiB kept in ``settings.payload_store`` (Temporal external storage)."""
     return await Client.connect(
-        settings.address, namespace=settings.namespace, data_converter=pydantic_data_converter
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=data_converter(settings.payload_store),
     )
 
 

@@ -1,0 +1,92 @@
+"""Large payloads through Temporal's external storage (the claim-check pattern), not around it.
+
+Any payload over 256 KiB (a huge user input, a long answer, a big result) is written once to a
+content-addressed folder and history holds a small reference. Clients and workers of a
+deployment must share the folder, as they share the transcript store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    ExternalStorage,
+    StorageDriver,
+    StorageDriverClaim,
+    StorageDriverRetrieveContext,
+    StorageDriverStoreContext,
+)
+
+THRESHOLD = 256 * 1024
+
+
+class FolderStorageDriver(StorageDriver):
+    """Payloads as files named by the sha256 of their bytes: idempotent, immutable."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def name(self) -> str:
+        return "duragent-folder"
+
+    def type(self) -> str:
+        return "duragent.folder"
+
+    def _path(self, digest: str) -> Path:
+        return self.folder / digest[:2] / digest
+
+    def _write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(data)
+            partial.replace(path)  # atomic: readers never see half a payload
+        return digest
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        digests = await asyncio.to_thread(
+            lambda: [self._write(p.SerializeToString(deterministic=True)) for p in payloads]
+        )
+        return [StorageDriverClaim(claim_data={"sha256": d}) for d in digests]
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        def read() -> list[Payload]:
+            out = []
+            for claim in claims:
+                digest = claim.claim_data["sha256"]
+                path = self._path(digest)
+                try:
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    raise FileNotFoundError(
+                        f"payload {digest} is not in {self.folder}: do all clients and workers "
+                        "share DURAGENT_PAYLOAD_STORE?"
+                    ) from None
+                payload = Payload()
+                payload.ParseFromString(data)
+                out.append(payload)
+            return out
+
+        return await asyncio.to_thread(read)
+
+
+def data_converter(payload_store: str | Path) -> DataConverter:
+    """The pydantic data converter with payloads over 256 KiB kept in ``payload_store``."""
+    storage = ExternalStorage(
+        drivers=[FolderStorageDriver(payload_store)], payload_size_threshold=THRESHOLD
+    )
+    return dataclasses.replace(pydantic_data_converter, external_storage=storage)
