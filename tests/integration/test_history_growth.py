@@ -95,5 +95,5 @@ async def test_payloads_over_256_kib_go_to_external_storage(
     history = await handle.fetch_history()
     biggest = max(event.ByteSize() for event in history.events)
     assert biggest < 64_000, f"an event of {biggest} bytes: a large payload stayed in history"
-    stored = [p for p in payload_store.rglob("*") if p.is_file()]
+    stored = [p for p in payload_store.rglob("*") if p.is_file()]  # noqa: ASYNC240 - a test
     assert stored and max(p.stat().st_size for p in stored) > 350_000
