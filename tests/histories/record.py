@@ -15,7 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import ScriptedProvider
-from duragent import RunRequest
+from duragent import RunConfig, RunRequest
+from duragent._approvals import ApprovalRequest
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
@@ -25,8 +26,21 @@ from workers import build_worker
 
 HERE = Path(__file__).parent
 CASES = {
-    "agent_run_v1_support_order.json": "Where is my order 1001?",
-    "agent_run_v1_support_ticket.json": "The app keeps crashing on startup and it still fails after reinstalling.",
+    "agent_run_v1_support_order.json": RunRequest(agent="support", input="Where is my order 1001?"),
+    "agent_run_v1_support_ticket.json": RunRequest(
+        agent="support",
+        input="The app keeps crashing on startup and it still fails after reinstalling.",
+    ),
+    # The latest execution of a run that continued as new after every turn.
+    "agent_run_v1_continued.json": RunRequest(
+        agent="support",
+        input="Where is my order 1001?",
+        run_config=RunConfig(continue_as_new_every=1),
+    ),
+    # A refund over 100: paused for approval, approved by the update mid-run.
+    "agent_run_v1_approval.json": RunRequest(
+        agent="support", input="I want a refund of 150 for order 1006, the chair arrived damaged."
+    ),
 }
 
 
@@ -50,8 +64,17 @@ async def main() -> None:
             audit_log=audit_log,
         )
         async with worker:
-            for name, text in CASES.items():
-                handle = await start_run(env.client, RunRequest(agent="support", input=text))
+            for name, request in CASES.items():
+                handle = await start_run(env.client, request)
+                if "approval" in name:
+                    pending: list[ApprovalRequest] = []
+                    while not pending:
+                        await asyncio.sleep(0.1)
+                        pending = await handle.query(
+                            "pending_approvals", result_type=list[ApprovalRequest]
+                        )
+                    decision = {"step_id": pending[0].step_id, "approver": "lee", "reason": "ok"}
+                    await handle.execute_update("decide", decision)
                 await handle.result()
                 history = await handle.fetch_history()
                 (HERE / name).write_text(history.to_json())
