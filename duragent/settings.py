@@ -42,6 +42,10 @@ class Settings:
     search_attributes: bool = True
     """Upsert DuragentAgent/Status/... on runs. Off only where the server cannot have them
     (Temporal's time-skipping test server): runs then cannot be found by status or pending."""
+    sticky_timeout_s: float = 3.0
+    """How long a run's next workflow task waits for the worker that cached it before any worker
+    may take it. After a worker dies this is most of the recovery time (the SDK's default is
+    10 s); shorter costs a cache eviction and a replay when a busy, healthy worker is slow."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/Ctrl-C, how long in-flight activities may run before they are cancelled."""
     circuit_failures: int = 5
@@ -66,6 +70,7 @@ class Settings:
             "max_concurrent_workflow_tasks": "DURAGENT_MAX_CONCURRENT_WORKFLOW_TASKS",
             "pricing_file": "DURAGENT_PRICING_FILE",
             "shutdown_grace_s": "DURAGENT_SHUTDOWN_GRACE_S",
+            "sticky_timeout_s": "DURAGENT_STICKY_TIMEOUT_S",
             "audit_log": "DURAGENT_AUDIT_LOG",
             "transcript_store": "DURAGENT_TRANSCRIPT_STORE",
             "payload_store": "DURAGENT_PAYLOAD_STORE",
@@ -100,7 +105,7 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if raw.lower() not in ("on", "off", "true", "false", "1", "0"):
             raise ValueError(f"{variable}={raw!r} must be on or off")
         return raw.lower() in ("on", "true", "1")
-    if field in ("shutdown_grace_s", "circuit_cooldown_s"):
+    if field in ("shutdown_grace_s", "circuit_cooldown_s", "sticky_timeout_s"):
         try:
             seconds = float(raw)
         except ValueError:

@@ -1,0 +1,1 @@
+"""Crash tests: runs that survive a SIGKILLed worker and a restarted dev server."""
