@@ -83,8 +83,16 @@ class Settings:
             raw = env.get(variable)
             if raw:
                 values[field] = _convert(field, variable, raw)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        home = given.get("home", values.get("home"))
+        if home is not None:
+            # The stores live under the home folder unless placed elsewhere explicitly.
+            home = Path(home)
+            values.setdefault("transcript_store", home / "transcripts.db")
+            values.setdefault("payload_store", home / "payloads")
+            values.setdefault("audit_log", str(home / "audit.db"))
         settings = cls(**values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(settings, **given)
 
     def run_url(self, workflow_id: str, run_id: str | None = None) -> str:
         """The Web UI page of a run."""

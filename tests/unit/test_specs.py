@@ -266,3 +266,15 @@ def test_run_summary_redacts_pii() -> None:
         RunRequest(agent="support", input="My card 4111 1111 1111 1111 was charged twice")
     )
     assert "4111" not in summary and summary.startswith("support: My card [REDACTED:credit_card]")
+
+
+def test_state_follows_duragent_home(tmp_path: Path) -> None:
+    from duragent.settings import Settings
+
+    s = Settings.from_env({"DURAGENT_HOME": str(tmp_path)})
+    assert s.transcript_store == tmp_path / "transcripts.db"
+    assert s.audit_log == str(tmp_path / "audit.db") and s.payload_store == tmp_path / "payloads"
+    explicit = Settings.from_env(
+        {"DURAGENT_HOME": str(tmp_path), "DURAGENT_AUDIT_LOG": "postgresql://x/y"}
+    )
+    assert explicit.audit_log == "postgresql://x/y"
