@@ -1,6 +1,7 @@
 """The transcript store the workers share: content-addressed texts and each run's message list.
 
-SQLite by default (a file every worker on the host opens; WAL, ``BEGIN IMMEDIATE``). Writes are
+SQLite by default (a file every worker on the host opens; WAL, ``BEGIN IMMEDIATE``);
+PostgreSQL for workers on several hosts (``postgresql://…``). Writes are
 idempotent: texts by their content address, transcript positions by (key, position), so a retried
 activity, or two workers racing on one run, write the same rows. The workflow decides what each
 position holds (its history is the truth), so a rewrite of a position with other content only
@@ -13,6 +14,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from duragent._messages import Message
 from duragent._transcript import content_digest
@@ -31,6 +33,8 @@ class TranscriptError(RuntimeError):
 
 
 class TranscriptStore:
+    """The SQLite store (the base of the PostgreSQL one: same rows, same checks)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,3 +104,79 @@ class TranscriptStore:
         return message.model_copy(
             update={"content": self.text(message.content_ref), "content_ref": None}
         )
+
+
+class PostgresTranscriptStore(TranscriptStore):
+    """The same store in PostgreSQL, for workers on several hosts."""
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise RuntimeError(
+                "a PostgreSQL transcript store needs psycopg: pip install 'duragent[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self.path = Path(dsn.split("@")[-1])  # for messages; never the password
+        self._dsn = dsn
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS duragent_texts (digest TEXT PRIMARY KEY, body TEXT NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS duragent_transcripts (key TEXT NOT NULL, "
+                "position INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY (key, position))"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Any]:
+        with self._psycopg.connect(self._dsn, autocommit=True) as db:
+            yield db
+
+    def put_text(self, text: str) -> str:
+        digest = content_digest(text)
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO duragent_texts VALUES (%s, %s) ON CONFLICT DO NOTHING", (digest, text)
+            )
+        return digest
+
+    def text(self, digest: str) -> str:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT body FROM duragent_texts WHERE digest = %s", (digest,)
+            ).fetchone()
+        if row is None:
+            raise TranscriptError(f"text {digest} is not in the transcript store")
+        return str(row[0])
+
+    def write(self, key: str, start: int, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        with self._connect() as db, db.transaction():
+            db.cursor().executemany(
+                "INSERT INTO duragent_transcripts VALUES (%s, %s, %s) ON CONFLICT (key, position) "
+                "DO UPDATE SET message = EXCLUDED.message",
+                [(key, start + i, m.model_dump_json()) for i, m in enumerate(messages)],
+            )
+
+    def read(self, key: str, upto: int) -> list[Message]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT position, message FROM duragent_transcripts WHERE key = %s AND position < %s "
+                "ORDER BY position",
+                (key, upto),
+            ).fetchall()
+        if len(rows) != upto or any(row[0] != i for i, row in enumerate(rows)):
+            raise TranscriptError(
+                f"transcript {key!r} holds {len(rows)} of the {upto} messages the run refers to"
+            )
+        return [self.resolve(Message.model_validate_json(row[1])) for row in rows]
+
+
+def open_transcript_store(location: str | Path) -> TranscriptStore:
+    """``postgresql://…`` opens PostgreSQL; anything else is a SQLite file path."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresTranscriptStore(text)
+    return TranscriptStore(text.removeprefix("sqlite:///"))

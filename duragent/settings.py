@@ -29,10 +29,11 @@ class Settings:
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     pricing_file: Path | None = None
-    transcript_store: Path = Path(".duragent/transcripts.db")
+    transcript_store: str = ".duragent/transcripts.db"
     # (every worker of a deployment must open the same file: put it on a volume they share)
-    """The conversation store every worker of a deployment must share (a SQLite file on one
-    host): model calls carry a reference to it instead of the whole conversation."""
+    """The conversation store every worker of a deployment must share: a SQLite file on one
+    host, ``postgresql://…`` across hosts. Model calls carry a reference to it instead of the
+    whole conversation."""
     payload_store: Path = Path(".duragent/payloads")
     """Where payloads over 256 KiB go (Temporal external storage); shared like the store above."""
     audit_log: str = ".duragent/audit.db"
@@ -88,7 +89,7 @@ class Settings:
         if home is not None:
             # The stores live under the home folder unless placed elsewhere explicitly.
             home = Path(home)
-            values.setdefault("transcript_store", home / "transcripts.db")
+            values.setdefault("transcript_store", str(home / "transcripts.db"))
             values.setdefault("payload_store", home / "payloads")
             values.setdefault("audit_log", str(home / "audit.db"))
         settings = cls(**values)
@@ -121,6 +122,6 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if field == "circuit_cooldown_s" and not seconds >= 0:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds, 0 or more")
         return seconds
-    if field in ("home", "pricing_file", "approver_keys_file", "transcript_store", "payload_store"):
+    if field in ("home", "pricing_file", "approver_keys_file", "payload_store"):
         return Path(raw)
     return raw

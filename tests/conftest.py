@@ -7,11 +7,16 @@ download cannot work offline); it lives next to ``sys.executable``.
 from __future__ import annotations
 
 import dataclasses
+import os
+import pwd
+import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,7 +82,7 @@ def _private_store(settings: Settings, folder: Path) -> Settings:
     """A test worker keeps its transcripts in its own temporary folder, not in the repo."""
     if settings.transcript_store != Settings().transcript_store:
         return settings
-    return dataclasses.replace(settings, transcript_store=folder / "transcripts.db")
+    return dataclasses.replace(settings, transcript_store=str(folder / "transcripts.db"))
 
 
 @asynccontextmanager
@@ -110,3 +115,64 @@ async def new_worker(
         finally:
             if audit_log is None:
                 log.close()
+
+
+# --- a throwaway PostgreSQL for the stores that can use one ----------------------------
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    socket_dir: str
+    port: int
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = f"audit_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.dsn(name)
+
+
+def _quietly(command: list[str]) -> int:
+    return subprocess.run(
+        command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ).returncode
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL (unix socket only) from the initdb/pg_ctl on PATH, if any."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]'")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        runuser = shutil.which("runuser")
+        if not runuser:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        as_user = [runuser, "-u", "nobody", "--"]
+    root = tempfile.mkdtemp(prefix="duragent-pg-")  # short: unix socket paths are limited
+    data, log = f"{root}/data", Path(root, "server.log")
+    port = 20000 + uuid.uuid4().int % 40000  # names the socket file; no TCP port is opened
+    started = False
+    try:
+        if as_user:
+            os.chown(root, pwd.getpwnam("nobody").pw_uid, -1)
+        init = [initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        if _quietly([*as_user, *init]):
+            pytest.skip("initdb failed: cannot create a PostgreSQL cluster here")
+        options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=off"
+        started = True
+        if _quietly([*as_user, pg_ctl, "-D", data, "-o", options, "-l", str(log), "-w", "start"]):
+            why = log.read_text()[-300:] if log.exists() else "no server log"
+            pytest.skip(f"PostgreSQL did not start: {why}")
+        yield PostgresServer(socket_dir=root, port=port)
+    finally:
+        if started:
+            _quietly([*as_user, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)

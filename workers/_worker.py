@@ -18,7 +18,7 @@ from activities import ModelActivities, SpecActivities, ToolActivities
 from activities._approvals import ApprovalActivities, load_approver_keys
 from activities._audit import AuditActivities
 from activities._circuit import CircuitBreaker
-from activities._transcripts import TranscriptStore
+from activities._transcripts import open_transcript_store
 from activities.models import ModelProvider, ScriptedProvider
 from duragent import App
 from duragent.audit import AuditLog
@@ -78,7 +78,7 @@ def build_worker(
     closes it after the worker has shut down.
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
-    transcripts = TranscriptStore(settings.transcript_store)
+    transcripts = open_transcript_store(settings.transcript_store)
     models = ModelActivities(
         build_providers() if providers is None else providers,
         prices=prices,

@@ -59,7 +59,7 @@ async def main() -> None:
         worker = build_worker(
             env.client,
             app,
-            Settings(transcript_store=Path(tempfile.mkdtemp()) / "transcripts.db"),
+            Settings(transcript_store=str(Path(tempfile.mkdtemp()) / "transcripts.db")),
             providers={"scripted": ScriptedProvider()},
             audit_log=audit_log,
         )

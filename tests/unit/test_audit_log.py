@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import pwd
-import shutil
 import sqlite3
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,62 +70,7 @@ def three() -> list[AuditEntry]:
 # --- backends ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PostgresServer:
-    socket_dir: str
-    port: int
-
-    def dsn(self, database: str) -> str:
-        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = f"audit_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.dsn(name)
-
-
-def _quietly(command: list[str]) -> int:
-    return subprocess.run(
-        command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ).returncode
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL (unix socket only) from the initdb/pg_ctl on PATH, if any."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]'")
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        runuser = shutil.which("runuser")
-        if not runuser:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        as_user = [runuser, "-u", "nobody", "--"]
-    root = tempfile.mkdtemp(prefix="duragent-pg-")  # short: unix socket paths are limited
-    data, log = f"{root}/data", Path(root, "server.log")
-    port = 20000 + uuid.uuid4().int % 40000  # names the socket file; no TCP port is opened
-    started = False
-    try:
-        if as_user:
-            os.chown(root, pwd.getpwnam("nobody").pw_uid, -1)
-        init = [initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-        if _quietly([*as_user, *init]):
-            pytest.skip("initdb failed: cannot create a PostgreSQL cluster here")
-        options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=off"
-        started = True
-        if _quietly([*as_user, pg_ctl, "-D", data, "-o", options, "-l", str(log), "-w", "start"]):
-            why = log.read_text()[-300:] if log.exists() else "no server log"
-            pytest.skip(f"PostgreSQL did not start: {why}")
-        yield PostgresServer(socket_dir=root, port=port)
-    finally:
-        if started:
-            _quietly([*as_user, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(root, ignore_errors=True)
+from tests.conftest import PostgresServer  # noqa: E402 - the shared server fixture's type
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -272,7 +272,7 @@ def test_state_follows_duragent_home(tmp_path: Path) -> None:
     from duragent.settings import Settings
 
     s = Settings.from_env({"DURAGENT_HOME": str(tmp_path)})
-    assert s.transcript_store == tmp_path / "transcripts.db"
+    assert s.transcript_store == str(tmp_path / "transcripts.db")
     assert s.audit_log == str(tmp_path / "audit.db") and s.payload_store == tmp_path / "payloads"
     explicit = Settings.from_env(
         {"DURAGENT_HOME": str(tmp_path), "DURAGENT_AUDIT_LOG": "postgresql://x/y"}
