@@ -16,6 +16,8 @@ from duragent._approvals import ApprovalDecision, ApprovalKind, ApprovalRequest,
 from duragent._coerce import coerce_arguments
 from duragent._guardrails import Decision, Rule
 from duragent._messages import (
+    AuditBatch,
+    AuditEntry,
     Message,
     ModelRequest,
     ModelResponse,
@@ -25,6 +27,7 @@ from duragent._messages import (
     ToolCall,
     ToolSpec,
 )
+from duragent._names import ACTIVITY_AUDIT
 from duragent._spec import AgentSpec
 from workflows._calls import (
     ACTIVITY_FAILURES,
@@ -60,9 +63,38 @@ class Governance:
     _max_risk: float | None
     _last_request_id: str | None
     _degraded: bool
+    _audited: int
 
     async def _flush_audit(self) -> None:
-        raise NotImplementedError
+        """Append the steps not yet in the audit log (keyed, so a retry never writes twice)."""
+        steps = self._ledger.steps[self._audited :]
+        if not steps:
+            return
+        request = self._request
+        info = workflow.info()
+        batch = AuditBatch(
+            entries=[
+                AuditEntry(
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    agent=step.agent,
+                    tenant=request.tenant if request else None,
+                    user=request.user if request else None,
+                    step=step,
+                    spec_hash=step.spec_hash
+                    or (self._specs.hashes.get(step.agent) if self._specs else None),
+                )
+                for step in steps
+            ]
+        )
+        await workflow.execute_local_activity(
+            ACTIVITY_AUDIT,
+            batch,
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary=f"audit {len(steps)} records",
+        )
+        self._audited += len(steps)
 
     async def _execute_tool(
         self,

@@ -27,9 +27,6 @@ from duragent._approvals import (
 )
 from duragent._guardrails import RISK_SCORES
 from duragent._messages import (
-    AuditBatch,
-    AuditEntry,
-    Carry,
     Message,
     ModelRequest,
     ModelResponse,
@@ -46,7 +43,6 @@ from duragent._messages import (
     ToolSpec,
 )
 from duragent._names import (
-    ACTIVITY_AUDIT,
     ACTIVITY_RESOLVE,
     HANDOFF_PREFIX,
     QUERY_PENDING,
@@ -74,6 +70,7 @@ from workflows._calls import (
     error_message,
     error_type,
 )
+from workflows._continuation import Continuation
 from workflows._desk import ApprovalDesk
 from workflows._governance import Governance, RunEnded
 from workflows._guard import Guard
@@ -81,7 +78,7 @@ from workflows._ledger import Ledger
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])
-class AgentRun(Governance):
+class AgentRun(Governance, Continuation):
     """Runs an agent (and the agents it hands off to) to a final answer, durably and governed."""
 
     def __init__(self) -> None:
@@ -240,47 +237,6 @@ class AgentRun(Governance):
                 self._agent = self._desk.agent = agent.name
                 self._path.append(agent.name)
                 self._upsert([SA_AGENT.value_set(agent.name)])
-
-    # -- continue-as-new ---------------------------------------------------------------------
-
-    def _should_continue_as_new(self, request: RunRequest, turns_here: int) -> bool:
-        every = request.run_config.continue_as_new_every
-        suggested = workflow.info().is_continue_as_new_suggested()
-        return not self._desk.pending and (suggested or (every is not None and turns_here >= every))
-
-    async def _continue_as_new(self, request: RunRequest) -> None:
-        """Start this run afresh with an empty history, carrying everything it has done."""
-        await self._flush_audit()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self._specs is not None
-        ledger = self._ledger
-        carry = Carry(
-            specs=self._specs, transcript_key=self._transcript_key, stored=self._stored,
-            messages=self._messages, agent=self._agent, path=self._path, turn=self._turn,
-            steps=ledger.steps, next_step=ledger.next_step, usage=ledger.usage,
-            cost_usd=ledger.cost_usd, cost_complete=ledger.cost_complete, errors=dict(ledger.errors),
-            layers_ms=ledger.layers(), audited=self._audited, max_risk=self._max_risk,
-            started_at=self._started_at,
-            continued=(request.carry.continued + 1) if request.carry else 1,
-        )  # fmt: skip
-        workflow.continue_as_new(request.model_copy(update={"carry": carry}))
-
-    def _restore(self, carry: Carry) -> ResolvedSpecs:
-        self._specs = carry.specs
-        self._desk.roles = carry.specs.approvers
-        self._transcript_key, self._stored = carry.transcript_key, carry.stored
-        self._messages = list(carry.messages)
-        self._agent = self._desk.agent = carry.agent
-        self._path = list(carry.path)
-        self._turn = self._desk.turn = carry.turn
-        self._audited, self._max_risk = carry.audited, carry.max_risk
-        self._started_at = carry.started_at
-        self._ledger.restore(
-            steps=carry.steps, next_step=carry.next_step, usage=carry.usage,
-            cost_usd=carry.cost_usd, cost_complete=carry.cost_complete, errors=carry.errors,
-            layers_ms=carry.layers_ms,
-        )  # fmt: skip
-        return carry.specs
 
     def _pending_changed(self) -> None:
         kinds = {r.kind for r in self._desk.pending.values()}
@@ -479,37 +435,6 @@ class AgentRun(Governance):
         )
 
     # -- the record --------------------------------------------------------------------------
-
-    async def _flush_audit(self) -> None:
-        """Append the steps not yet in the audit log (keyed, so a retry never writes twice)."""
-        steps = self._ledger.steps[self._audited :]
-        if not steps:
-            return
-        request = self._request
-        info = workflow.info()
-        batch = AuditBatch(
-            entries=[
-                AuditEntry(
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    agent=step.agent,
-                    tenant=request.tenant if request else None,
-                    user=request.user if request else None,
-                    step=step,
-                    spec_hash=step.spec_hash
-                    or (self._specs.hashes.get(step.agent) if self._specs else None),
-                )
-                for step in steps
-            ]
-        )
-        await workflow.execute_local_activity(
-            ACTIVITY_AUDIT,
-            batch,
-            result_type=int,
-            start_to_close_timeout=timedelta(seconds=30),
-            summary=f"audit {len(steps)} records",
-        )
-        self._audited += len(steps)
 
     def _finish(
         self, status: RunStatus, *, output: str | None = None, error: str | None = None
