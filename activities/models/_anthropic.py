@@ -19,6 +19,7 @@ import anthropic
 from anthropic.types import RawMessageStreamEvent
 
 from activities.models import _classify
+from activities.models._clients import ClientCache
 from activities.models._openai import parse_arguments
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 
@@ -26,7 +27,6 @@ PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 1024
 """The Messages API requires ``max_tokens``; ``ModelRef.params['max_tokens']`` overrides it."""
-_PLACEHOLDER_KEY = "unused"
 _RESERVED = frozenset({"model", "messages", "stream", "system", "tools", "max_tokens"})
 
 _FINISH = {
@@ -50,15 +50,24 @@ class AnthropicProvider:
     def __init__(
         self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 120
     ) -> None:
-        self._api_key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
         self._base_url = base_url
         self._timeout_s = timeout_s
-        self._clients: dict[tuple[str | None, str], anthropic.AsyncAnthropic] = {}
+        self._clients = ClientCache(
+            anthropic.AsyncAnthropic,
+            api_key=api_key or os.environ.get("ANTHROPIC_API_KEY") or None,
+            timeout_s=timeout_s,
+            provider=PROVIDER,
+            missing_key=(
+                "ANTHROPIC_API_KEY is not set on the worker: set it (or pass api_key= to "
+                "AnthropicProvider), or give the model the base_url of a proxy that needs "
+                "no key"
+            ),
+        )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One streamed message; raises a classified ``ProviderError`` on failure."""
         base_url = request.model.base_url or self._base_url
-        client = self._client(base_url)
+        client = self._clients.get(base_url)
         system, messages = to_anthropic_messages(request)
         params = {k: v for k, v in request.model.params.items() if k not in _RESERVED}
         tools = [
@@ -106,30 +115,7 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         """Close the cached HTTP clients (their connection pools)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
-
-    def _client(self, base_url: str | None) -> anthropic.AsyncAnthropic:
-        key = self._api_key
-        if key is None:
-            if base_url is None:
-                raise ProviderError(
-                    "ANTHROPIC_API_KEY is not set on the worker: set it (or pass api_key= to "
-                    "AnthropicProvider), or give the model the base_url of a proxy that needs "
-                    "no key",
-                    kind="auth",
-                    provider=PROVIDER,
-                )
-            key = _PLACEHOLDER_KEY
-        client = self._clients.get((base_url, key))
-        if client is None:
-            # An explicit api_key also keeps the SDK from looking for profiles on disk.
-            client = anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, timeout=self._timeout_s, max_retries=0
-            )
-            self._clients[(base_url, key)] = client
-        return client
+        await self._clients.aclose()
 
     def _error(self, exc: Exception, model: str, base_url: str | None) -> ProviderError | None:
         """The one place Anthropic SDK failures become classified ``ProviderError``s; ``None``

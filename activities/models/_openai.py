@@ -19,11 +19,11 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from activities.models import _classify
+from activities.models._clients import ClientCache
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 
 PROVIDER = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_PLACEHOLDER_KEY = "unused"
 """Sent to OpenAI-compatible servers that need no key: the SDK refuses to build without one."""
 _RESERVED = frozenset({"model", "messages", "stream", "stream_options", "tools", "logprobs"})
 """Request fields duragent sets itself; the same names in ``ModelRef.params`` are ignored."""
@@ -43,15 +43,24 @@ class OpenAIProvider:
     def __init__(
         self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 120
     ) -> None:
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._base_url = base_url
         self._timeout_s = timeout_s
-        self._clients: dict[tuple[str | None, str], openai.AsyncOpenAI] = {}
+        self._clients = ClientCache(
+            openai.AsyncOpenAI,
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or None,
+            timeout_s=timeout_s,
+            provider=PROVIDER,
+            missing_key=(
+                "OPENAI_API_KEY is not set on the worker: set it (or pass api_key= to "
+                "OpenAIProvider), or give the model a base_url of an OpenAI-compatible "
+                "server that needs no key"
+            ),
+        )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One streamed chat completion; raises a classified ``ProviderError`` on failure."""
         base_url = request.model.base_url or self._base_url
-        client = self._client(base_url)
+        client = self._clients.get(base_url)
         messages = to_openai_messages(request)
         params = {k: v for k, v in request.model.params.items() if k not in _RESERVED}
         tools = [to_openai_tool(t.name, t.description, t.parameters) for t in request.tools]
@@ -94,29 +103,7 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         """Close the cached HTTP clients (their connection pools)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
-
-    def _client(self, base_url: str | None) -> openai.AsyncOpenAI:
-        key = self._api_key
-        if key is None:
-            if base_url is None:
-                raise ProviderError(
-                    "OPENAI_API_KEY is not set on the worker: set it (or pass api_key= to "
-                    "OpenAIProvider), or give the model a base_url of an OpenAI-compatible "
-                    "server that needs no key",
-                    kind="auth",
-                    provider=PROVIDER,
-                )
-            key = _PLACEHOLDER_KEY
-        client = self._clients.get((base_url, key))
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=key, base_url=base_url, timeout=self._timeout_s, max_retries=0
-            )
-            self._clients[(base_url, key)] = client
-        return client
+        await self._clients.aclose()
 
     def _error(self, exc: Exception, model: str, base_url: str | None) -> ProviderError | None:
         """The one place OpenAI SDK failures become classified ``ProviderError``s; ``None``
