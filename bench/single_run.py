@@ -18,57 +18,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
-from activities.models import ScriptedProvider
 from duragent import RunRequest
-from duragent._names import SEARCH_ATTRIBUTES
-from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
-from duragent.settings import Settings
-from workers import build_worker
-from workers._devserver import TUNING, temporal_binary
+from workers._embedded import embedded
 
 
 async def main(runs: int, stock: bool) -> None:
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "support.db"))
     from examples.customer_support.app import app
 
-    extra = [] if stock else [a for v in TUNING for a in ("--dynamic-config-value", v)]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=extra,
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        audit_log = SQLiteAuditLog(Path(tempfile.mkdtemp()) / "audit.db")
-        worker = build_worker(
-            env.client,
-            app,
-            Settings(transcript_store=str(Path(tempfile.mkdtemp()) / "transcripts.db")),
-            providers={"scripted": ScriptedProvider()},
-            audit_log=audit_log,
-        )
-        async with worker:
-            walls, events, sizes, turns = [], [], [], set()
-            for i in range(runs + 2):  # two warm-up runs, not counted
-                started = time.perf_counter()
-                handle = await start_run(
-                    env.client, RunRequest(agent="support", input="Where is my order 1001?")
-                )
-                result = await handle.result()
-                wall = (time.perf_counter() - started) * 1000
-                if i < 2:
-                    continue
-                history = await handle.fetch_history()
-                walls.append(wall)
-                events.append(len(history.events))
-                sizes.append(sum(e.ByteSize() for e in history.events))
-                turns.add(result.turns)
-    finally:
-        await env.shutdown()
+    async with embedded(app, tuned=not stock) as (client, _worker):
+        walls, events, sizes, turns = [], [], [], set()
+        for i in range(runs + 2):  # two warm-up runs, not counted
+            started = time.perf_counter()
+            handle = await start_run(
+                client, RunRequest(agent="support", input="Where is my order 1001?")
+            )
+            result = await handle.result()
+            wall = (time.perf_counter() - started) * 1000
+            if i < 2:
+                continue
+            history = await handle.fetch_history()
+            walls.append(wall)
+            events.append(len(history.events))
+            sizes.append(sum(e.ByteSize() for e in history.events))
+            turns.add(result.turns)
     walls.sort()
     server = "stock dev server" if stock else "tuned dev server (transferProcessorMaxPollRPS=10000)"
     print(f"{runs} sequential runs, {sorted(turns)} turns each, {server}")

