@@ -110,12 +110,7 @@ class Tool:
     async def reconciled(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
         """The reconcile hook's answer: the earlier call's result, or ``None`` if it did not happen."""
         assert self.reconcile_fn is not None
-        kwargs = self.parse_arguments(arguments)
-        if self.context_param is not None:
-            kwargs[self.context_param] = context
-        if inspect.iscoroutinefunction(self.reconcile_fn):
-            return await self.reconcile_fn(**kwargs)
-        return await asyncio.to_thread(self.reconcile_fn, **kwargs)
+        return await self._call(self.reconcile_fn, context, arguments)
 
     def parse_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate a model's arguments; raise ``ToolArgumentsError`` saying what is wrong."""
@@ -133,12 +128,18 @@ class Tool:
 
     async def invoke(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
         """Run the tool (sync functions in a thread) and return what it returned."""
+        return await self._call(self.fn, context, arguments)
+
+    async def _call(
+        self, fn: Callable[..., Any], context: ToolContext, arguments: dict[str, Any]
+    ) -> Any:
+        # The tool and its reconcile hook take the same validated arguments and context.
         kwargs = self.parse_arguments(arguments)
         if self.context_param is not None:
             kwargs[self.context_param] = context
-        if inspect.iscoroutinefunction(self.fn):
-            return await self.fn(**kwargs)
-        return await asyncio.to_thread(self.fn, **kwargs)
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**kwargs)
+        return await asyncio.to_thread(fn, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly, as if undecorated (handy in tests)."""
