@@ -6,6 +6,7 @@ download cannot work offline); it lives next to ``sys.executable``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import pwd
@@ -13,18 +14,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from duragent import App
+from duragent._approvals import ApprovalRequest
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
@@ -176,3 +180,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         if started:
             _quietly([*as_user, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"])
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def wait_for_pending(
+    handle: WorkflowHandle[Any, Any], count: int = 1, timeout_s: float = 10.0
+) -> list[ApprovalRequest]:
+    """The run's pending approval requests, once at least ``count`` are waiting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the run never asked for approval ({len(found)} pending)")
+        await asyncio.sleep(0.05)

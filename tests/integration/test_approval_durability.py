@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import ScriptedProvider
 from duragent import RunRequest, RunResult
-from duragent._approvals import ApprovalRequest
 from duragent._names import SA_STATUS
 from duragent.client import start_run
 from duragent.settings import Settings
-from tests.conftest import BIN, new_worker
+from tests.conftest import BIN, new_worker, wait_for_pending
 from tests.e2e.test_cli import free_port
 from tests.integration.governance_app import REFUND_RULE, make_app, refunds
 from workers._devserver import DevServer
@@ -31,13 +28,7 @@ def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOVERNANCE_TEST_DB", str(tmp_path / "ledger.db"))
 
 
-async def pending(handle: WorkflowHandle[Any, Any]) -> list[ApprovalRequest]:
-    for _ in range(200):
-        found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never asked for approval")
+pending = wait_for_pending
 
 
 async def test_approval_times_out_after_a_day_in_no_time() -> None:

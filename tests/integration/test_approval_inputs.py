@@ -22,7 +22,7 @@ from duragent._approvals import ApprovalOutcome, ApprovalRequest, args_hash
 from duragent.approval_tokens import sign_token
 from duragent.client import start_run
 from duragent.settings import Settings
-from tests.conftest import new_worker
+from tests.conftest import new_worker, wait_for_pending
 from tests.integration.governance_app import REFUND_RULE, make_app, refunds
 
 SCRIPTED = {"scripted": ScriptedProvider()}
@@ -49,11 +49,7 @@ async def waiting(
             RunRequest(agent="billing", input="refund 7 of 250", user="bob"),
             task_queue=worker.task_queue,
         )
-        for _ in range(100):
-            found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
-            if found:
-                break
-            await asyncio.sleep(0.05)
+        found = await wait_for_pending(handle)
         yield handle, found[0]
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("test over")

@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from activities.models import ScriptedProvider
 from duragent import App, RunRequest, RunResult
-from duragent._approvals import ApprovalOutcome, ApprovalRequest
+from duragent._approvals import ApprovalOutcome
 from duragent._names import SA_PENDING, SA_STATUS
 from duragent.client import start_run
-from tests.conftest import new_worker
+from tests.conftest import new_worker, wait_for_pending
 from tests.integration.governance_app import REFUND_RULE, make_app, refunds
 
 SCRIPTED = {"scripted": ScriptedProvider()}
@@ -30,13 +30,7 @@ def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOVERNANCE_TEST_DB", str(tmp_path / "ledger.db"))
 
 
-async def pending(handle: WorkflowHandle[Any, Any], count: int = 1) -> list[ApprovalRequest]:
-    for _ in range(100):
-        found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never asked for approval")
+pending = wait_for_pending
 
 
 async def refused(handle: WorkflowHandle[Any, Any], match: str, **fields: Any) -> str:

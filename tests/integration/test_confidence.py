@@ -3,7 +3,6 @@ token log-probabilities (OpenAI), a self-reported score (Anthropic), or a grader
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from duragent import Agent, App, RunRequest, RunResult
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run
 from duragent.mock_llm import MockConfig, MockLLM
-from tests.conftest import new_worker
+from tests.conftest import new_worker, wait_for_pending
 
 REVIEW = {"confidence_threshold": 0.8, "reviewer_roles": ["lead"]}
 
@@ -48,13 +47,7 @@ async def run(
                 client, RunRequest(agent=agent.name, input=text), task_queue=worker.task_queue
             )
             if decide_as:
-                for _ in range(100):
-                    seen = await handle.query(
-                        "pending_approvals", result_type=list[ApprovalRequest]
-                    )
-                    if seen:
-                        break
-                    await asyncio.sleep(0.05)
+                seen = await wait_for_pending(handle)
                 await handle.execute_update(
                     "decide", {"step_id": seen[0].step_id, "approver": decide_as}
                 )

@@ -30,7 +30,7 @@ from examples.customer_support.app import (
     REVIEW_SCENARIO,
     app,
 )
-from tests.conftest import BIN, new_worker
+from tests.conftest import BIN, new_worker, wait_for_pending
 
 CARD = "4111 1111 1111 1111"
 
@@ -57,13 +57,8 @@ async def start(client: Client, worker: Worker, text: str) -> WorkflowHandle[Any
 
 async def pending(handle: WorkflowHandle[Any, RunResult]) -> ApprovalRequest:
     """The run's one pending request, once it has paused."""
-    for _ in range(200):
-        found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
-        if found:
-            (request,) = found
-            return request
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never paused for a decision")
+    (request,) = await wait_for_pending(handle)
+    return request
 
 
 async def decide(handle: WorkflowHandle[Any, RunResult], **fields: Any) -> ApprovalOutcome:

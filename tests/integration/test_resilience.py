@@ -11,7 +11,7 @@ from activities.models import ScriptedProvider
 from duragent import Agent, App, RunRequest, RunResult, ToolContext, tool
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run
-from tests.conftest import new_worker
+from tests.conftest import new_worker, wait_for_pending
 
 SCRIPTED = {"scripted": ScriptedProvider()}
 EFFECTS: list[str] = []
@@ -84,11 +84,7 @@ async def run(
             client, RunRequest(agent="ops", input=text), task_queue=worker.task_queue
         )
         if decide is not None:
-            for _ in range(200):
-                seen = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
-                if seen:
-                    break
-                await asyncio.sleep(0.05)
+            seen = await wait_for_pending(handle)
             await handle.execute_update(
                 "decide", {"step_id": seen[0].step_id, "approver": "lee", **decide}
             )
