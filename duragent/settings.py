@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +80,11 @@ class Settings:
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
         }
+        kinds = {f.name: str(f.type) for f in fields(cls)}
         for field, variable in pairs.items():
             raw = env.get(variable)
             if raw:
-                values[field] = _convert(field, variable, raw)
+                values[field] = _convert(kinds[field], variable, raw)
         given = {k: v for k, v in overrides.items() if v is not None}
         home = given.get("home", values.get("home"))
         if home is not None:
@@ -101,8 +102,9 @@ class Settings:
         return f"{url}/{run_id}/history" if run_id else url
 
 
-def _convert(field: str, variable: str, raw: str) -> Any:
-    if field.startswith("max_concurrent") or field == "circuit_failures":
+def _convert(kind: str, variable: str, raw: str) -> Any:
+    """``raw`` parsed as the field's declared type (its annotation, as text)."""
+    if kind == "int":
         try:
             value = int(raw)
         except ValueError:
@@ -110,18 +112,18 @@ def _convert(field: str, variable: str, raw: str) -> Any:
         if value < 1:
             raise ValueError(f"{variable}={raw!r} must be at least 1")
         return value
-    if field == "search_attributes":
+    if kind == "bool":
         if raw.lower() not in ("on", "off", "true", "false", "1", "0"):
             raise ValueError(f"{variable}={raw!r} must be on or off")
         return raw.lower() in ("on", "true", "1")
-    if field in ("shutdown_grace_s", "circuit_cooldown_s", "sticky_timeout_s"):
+    if kind == "float":  # every float setting is a duration in seconds
         try:
             seconds = float(raw)
         except ValueError:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds") from None
-        if field == "circuit_cooldown_s" and not seconds >= 0:
+        if not seconds >= 0:
             raise ValueError(f"{variable}={raw!r} must be a number of seconds, 0 or more")
         return seconds
-    if field in ("home", "pricing_file", "approver_keys_file", "payload_store"):
+    if kind.startswith("Path"):
         return Path(raw)
     return raw

@@ -278,3 +278,28 @@ def test_state_follows_duragent_home(tmp_path: Path) -> None:
         {"DURAGENT_HOME": str(tmp_path), "DURAGENT_AUDIT_LOG": "postgresql://x/y"}
     )
     assert explicit.audit_log == "postgresql://x/y"
+
+
+def test_every_setting_parses_to_its_declared_type() -> None:
+    from duragent.settings import Settings
+
+    s = Settings.from_env(
+        {
+            "DURAGENT_MAX_CONCURRENT_ACTIVITIES": "7",
+            "DURAGENT_SEARCH_ATTRIBUTES": "off",
+            "DURAGENT_STICKY_TIMEOUT_S": "2.5",
+            "DURAGENT_CIRCUIT_FAILURES": "4",
+            "DURAGENT_PRICING_FILE": "p.yaml",
+            "DURAGENT_TRANSCRIPT_STORE": "postgresql://db/x",
+        }
+    )
+    assert (s.max_concurrent_activities, s.search_attributes, s.sticky_timeout_s) == (7, False, 2.5)
+    assert s.circuit_failures == 4 and s.pricing_file == Path("p.yaml")
+    assert s.transcript_store == "postgresql://db/x"  # a URL, not a mangled path
+    for variable, value, words in [
+        ("DURAGENT_MAX_CONCURRENT_ACTIVITIES", "x", "whole number"),
+        ("DURAGENT_SEARCH_ATTRIBUTES", "maybe", "on or off"),
+        ("DURAGENT_CIRCUIT_COOLDOWN_S", "-1", "0 or more"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            Settings.from_env({variable: value})
