@@ -85,8 +85,10 @@ async def test_text_answer_has_usage_and_streaming_timings(provider: AnthropicPr
     assert response.finish_reason == "stop"
     assert response.usage.output_tokens == count_tokens(response.message.content)
     assert response.usage.input_tokens > response.usage.output_tokens
+    # The server cannot send the first word before 50 ms nor the last before 85 ms; how the
+    # chunks arrive between those is up to the network (a busy machine batches them).
     assert response.ttft_ms >= 50
-    assert response.total_ms - response.ttft_ms >= 34
+    assert response.total_ms >= 85 and response.total_ms > response.ttft_ms
 
 
 async def test_tool_use_round_trip(provider: AnthropicProvider) -> None:

@@ -95,8 +95,10 @@ async def test_text_answer_has_usage_and_streaming_timings(provider: OpenAIProvi
     assert response.usage.output_tokens == count_tokens(response.message.content)
     assert response.usage.input_tokens > response.usage.output_tokens
     # 50 ms to the first token, then 7 more words 5 ms apart.
+    # The server cannot send the first word before 50 ms nor the last before 85 ms; how the
+    # chunks arrive between those is up to the network (a busy machine batches them).
     assert response.ttft_ms >= 50
-    assert response.total_ms - response.ttft_ms >= 34
+    assert response.total_ms >= 85 and response.total_ms > response.ttft_ms
 
 
 async def test_tool_call_round_trip(provider: OpenAIProvider) -> None:
