@@ -1,28 +1,95 @@
 """structlog configuration: JSON lines when not on a TTY, readable console output on one.
 
-Outside workflows everything logs through structlog, with the run id, agent, turn and step bound
-where known. Values under keys that look secret are redacted before rendering.
+Outside workflows everything logs through structlog, with the run id, agent, turn and step
+bound where known (the activities bind them) and the current OpenTelemetry trace and span ids
+added to every line. The standard library's records (the Temporal SDK's, including the
+workflow logger's) go through the same processors, so a worker's output is one format.
+
+Secrets never reach the output: values under keys that look secret are replaced, and the
+values of the process's secret environment variables (``*_API_KEY``, ``*_SECRET``, ``*_TOKEN``,
+``*_PASSWORD``) are scrubbed from every string of every line, wherever they turn up (an
+exception message quoting a key, say).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|authorization)", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(API_KEY|SECRET|TOKEN|PASSWORD)$")
+_MIN_SECRET_LEN = 8
+"""Shorter values are not scrubbed: they would redact ordinary words."""
 REDACTED = "[redacted]"
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Replace values whose key names a secret."""
     for key in list(event):
-        if _SECRET_KEY.search(key):
+        if _SECRET_KEY.search(key) and event[key] is not None:
             event[key] = REDACTED
+    return event
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """The values of secret-looking environment variables, longest first."""
+    env = os.environ if env is None else env
+    values = {
+        v for k, v in env.items() if _SECRET_ENV.search(k.upper()) and len(v) >= _MIN_SECRET_LEN
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+class ScrubValues:
+    """A processor that removes known secret values from every string in an event."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = [s for s in secrets if len(s) >= _MIN_SECRET_LEN]
+
+    def __call__(
+        self, _: Any, __: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if self.secrets:
+            for key, value in event.items():
+                event[key] = self._scrub(value)
+        return event
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The current OpenTelemetry trace and span ids, when a span is recording."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
+def _temporal_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # The SDK's workflow and activity loggers attach their context as a dict extra.
+    for extra in ("temporal_workflow", "temporal_activity"):
+        details = event.pop(extra, None)
+        if isinstance(details, dict):
+            event.setdefault("run_id", details.get("run_id") or details.get("workflow_run_id"))
+            event.setdefault("workflow_id", details.get("workflow_id"))
     return event
 
 
@@ -34,22 +101,43 @@ def configure(*, level: str = "INFO", json: bool | None = None) -> None:
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
+        redact_secrets,
+        ScrubValues(secret_values()),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
+            *shared,
             structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _temporal_fields,
+            *shared,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            ScrubValues(secret_values()),  # again: an exception's text is rendered just above
+            renderer,
+        ],
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
     # The SDK's own worker chatter is useful at WARNING; the HTTP clients' INFO lines are noise.
     for noisy in (
         "httpx",
