@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities._circuit import CircuitBreaker, circuit_key
 from activities._confidence import INSTRUCTION, split_self_reported
 from activities._heartbeat import heartbeating
+from activities._observe import model_answered, model_call
 from activities._transcripts import TranscriptError, TranscriptStore
 from activities.models import ModelProvider
 from duragent import Message, ModelRequest, ModelResponse, ProviderError
@@ -72,9 +73,11 @@ class ModelActivities:
         prices: Mapping[str, Price] | None = None,
         breaker: CircuitBreaker | None = None,
         transcripts: TranscriptStore | None = None,
+        capture_content: bool = False,
     ) -> None:
         self._providers = dict(providers)
         self._prices = prices
+        self._capture_content = capture_content
         self._transcripts = transcripts
         self.breaker = breaker if breaker is not None else CircuitBreaker()
 
@@ -109,6 +112,14 @@ class ModelActivities:
     async def call(self, request: ModelRequest) -> ModelResponse:
         """Call the model; price the answer with this worker's pricing table."""
         request = await self._expand(request)
+        with model_call(request, capture_content=self._capture_content) as current:
+            response = await self._call(request)
+            model_answered(
+                current, response, capture_content=self._capture_content, request=request
+            )
+            return response
+
+    async def _call(self, request: ModelRequest) -> ModelResponse:
         provider = self._providers.get(request.model.provider)
         if provider is None:
             raise ApplicationError(

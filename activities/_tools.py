@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._heartbeat import heartbeating
+from activities._observe import tool_call, tool_finished
 from activities._transcripts import TranscriptStore
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._names import ACTIVITY_TOOL
@@ -41,6 +42,12 @@ class ToolActivities:
     @activity.defn(name=ACTIVITY_TOOL)
     async def call(self, request: ToolCallRequest) -> ToolResult:
         """Run one tool call and return its output as text for the model."""
+        with tool_call(request) as current:
+            result = await self._call(request)
+            tool_finished(current, result)
+            return result
+
+    async def _call(self, request: ToolCallRequest) -> ToolResult:
         name = request.call.name
         tool = self._app.tools.get(name)
         if tool is None:

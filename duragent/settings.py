@@ -54,6 +54,15 @@ class Settings:
     that open its circuit: calls then fail fast and the fallback chain answers."""
     circuit_cooldown_s: float = 30.0
     """How long an open circuit stays open before one trial call may test the model again."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics (duragent's and the Temporal SDK's) on this port at /metrics."""
+    traces_exporter: str = "none"
+    """Where spans go: ``otlp`` (endpoint from the standard ``OTEL_EXPORTER_OTLP_*``
+    variables), ``console``, or ``none``; a comma-separated list sends to several."""
+    metrics_exporter: str = "none"
+    """Push metrics as well as serving them: ``otlp``, ``console`` or ``none``."""
+    capture_content: bool = False
+    """Put prompt and completion text on model-call spans (off: metadata only)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -79,12 +88,24 @@ class Settings:
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
+            "metrics_port": "DURAGENT_METRICS_PORT",
+            # OpenTelemetry's own variables, so a standard deployment needs nothing new.
+            "traces_exporter": "OTEL_TRACES_EXPORTER",
+            "metrics_exporter": "OTEL_METRICS_EXPORTER",
+            "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
         }
         kinds = {f.name: str(f.type) for f in fields(cls)}
         for field, variable in pairs.items():
             raw = env.get(variable)
             if raw:
                 values[field] = _convert(kinds[field], variable, raw)
+        if "traces_exporter" not in values and (
+            env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        ):
+            values["traces_exporter"] = "otlp"  # an endpoint given is an exporter asked for
+        for field in ("traces_exporter", "metrics_exporter"):
+            if field in values:
+                values[field] = _exporters(pairs[field], values[field])
         given = {k: v for k, v in overrides.items() if v is not None}
         home = given.get("home", values.get("home"))
         if home is not None:
@@ -102,8 +123,23 @@ class Settings:
         return f"{url}/{run_id}/history" if run_id else url
 
 
+_EXPORTERS = ("otlp", "console", "none")
+
+
+def _exporters(variable: str, raw: str) -> str:
+    names = [n.strip().lower() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _EXPORTERS]
+    if unknown:
+        raise ValueError(
+            f"{variable}={raw!r}: unknown exporter {unknown[0]!r}; use otlp, console or none "
+            "(Prometheus metrics are served with --metrics-port / DURAGENT_METRICS_PORT)"
+        )
+    return ",".join(n for n in names if n != "none") or "none"
+
+
 def _convert(kind: str, variable: str, raw: str) -> Any:
     """``raw`` parsed as the field's declared type (its annotation, as text)."""
+    kind = kind.removesuffix(" | None")
     if kind == "int":
         try:
             value = int(raw)

@@ -15,6 +15,7 @@ from duragent._names import SEARCH_ATTRIBUTES
 from duragent.errors import DuragentError
 from duragent.settings import Settings
 from workers._payloads import data_converter
+from workers._telemetry import Telemetry
 
 log = structlog.get_logger("duragent.client")
 
@@ -25,13 +26,17 @@ _INDEXED = {
 }
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, telemetry: Telemetry | None = None) -> Client:
     """A client for ``settings.address``/``namespace``: pydantic payloads, and those over
-    256 KiB kept in ``settings.payload_store`` (Temporal external storage)."""
+    256 KiB kept in ``settings.payload_store`` (Temporal external storage). With
+    ``telemetry`` (``start_telemetry``), runs it starts and workers built on it are traced and
+    the SDK's metrics are exported."""
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
         data_converter=data_converter(settings.payload_store),
+        plugins=telemetry.plugins() if telemetry else [],
+        runtime=telemetry.runtime if telemetry else None,
     )
 
 

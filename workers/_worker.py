@@ -37,6 +37,9 @@ PASSTHROUGH_MODULES = (
     "annotated_types",
     "typing_inspection",
     "yaml",
+    # OpenTelemetry's global providers must be the process's own: workflow spans and metrics
+    # go through the replay-safe providers the worker installed (duragent._telemetry).
+    "opentelemetry",
 )
 
 
@@ -71,10 +74,12 @@ def build_worker(
     audit_log: AuditLog,
     providers: Mapping[str, ModelProvider] | None = None,
     task_queue: str | None = None,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``).
 
-    The caller owns ``audit_log`` (``duragent.audit.open_audit_log(settings.audit_log)``) and
+    ``max_cached_workflows=0`` makes every workflow task replay the run's history from the
+    start (tests use it to prove replays change nothing). The caller owns ``audit_log`` (``duragent.audit.open_audit_log(settings.audit_log)``) and
     closes it after the worker has shut down.
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
@@ -84,6 +89,7 @@ def build_worker(
         prices=prices,
         breaker=CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s),
         transcripts=transcripts,
+        capture_content=settings.capture_content,
     )
     tools = ToolActivities(app, transcripts=transcripts)
     specs = SpecActivities(app, search_attributes=settings.search_attributes)
@@ -102,6 +108,7 @@ def build_worker(
             audit.append,
         ],
         workflow_runner=sandbox_runner(),
+        max_cached_workflows=max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),

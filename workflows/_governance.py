@@ -29,6 +29,7 @@ from duragent._messages import (
 )
 from duragent._names import ACTIVITY_AUDIT
 from duragent._spec import AgentSpec
+from duragent._telemetry import AGENT_NAME, TOOL_NAME, span
 from workflows._calls import (
     ACTIVITY_FAILURES,
     call_model,
@@ -282,7 +283,23 @@ class Governance:
         self._last_request_id = request.step_id
         self._desk.open(request, spec_hash=self._hash(agent))
         await self._flush_audit()
-        verdict = await self._desk.wait(request.step_id)
+        with span(
+            f"await_approval {request.tool or kind}",
+            {
+                AGENT_NAME: agent.name,
+                "duragent.approval.step_id": request.step_id,
+                "duragent.approval.kind": kind,
+                "duragent.approval.rule": request.rule,
+                TOOL_NAME: request.tool,
+            },
+            in_workflow=True,
+        ) as waiting:
+            verdict = await self._desk.wait(request.step_id)
+            waiting.set_attribute(
+                "duragent.approval.outcome", verdict.action if verdict else "timed_out"
+            )
+            if verdict is not None:
+                waiting.set_attribute("duragent.approval.approver", verdict.approver)
         if verdict is None or verdict.action == "reject":
             self._ledger.errors["approval_rejected"] += 1
         return verdict

@@ -60,6 +60,7 @@ from duragent._names import (
     WORKFLOW,
 )
 from duragent._spec import AgentSpec, ModelRef
+from duragent._telemetry import AGENT_NAME, CONVERSATION_ID, OPERATION, record_run, span
 from duragent._transcript import TranscriptRef
 from duragent.errors import SpecError
 from workflows._calls import (
@@ -155,6 +156,32 @@ class AgentRun(Governance, Continuation):
 
     @workflow.run
     async def run(self, request: RunRequest) -> RunResult:
+        info = workflow.info()
+        # One span per execution of the run; continue-as-new carries the trace on.
+        with span(
+            f"invoke_agent {request.agent}",
+            {
+                OPERATION: "invoke_agent",
+                AGENT_NAME: request.agent,
+                CONVERSATION_ID: info.workflow_id,
+                "duragent.run_id": info.run_id,
+            },
+            in_workflow=True,
+            outcomes=(workflow.ContinueAsNewError,),
+        ) as run_span:
+            result = await self._run_to_end(request)
+            run_span.set_attributes(
+                {
+                    "duragent.status": result.status,
+                    "duragent.turns": result.turns,
+                    "gen_ai.usage.input_tokens": result.usage.input_tokens,
+                    "gen_ai.usage.output_tokens": result.usage.output_tokens,
+                    "duragent.cost_usd": result.cost_usd,
+                }
+            )
+        return result
+
+    async def _run_to_end(self, request: RunRequest) -> RunResult:
         self._request = request
         self._agent = request.agent
         self._desk.agent = request.agent
@@ -218,25 +245,38 @@ class AgentRun(Governance, Continuation):
                 )
             self._turn += 1
             self._desk.turn = self._turn
-            response = await self._call_model(request, agent, specs)
-            self._messages.append(response.message)
-            over = self._over_budget(agent)
-            if over:
-                raise RunEnded("budget_exceeded", over)
-            if not response.message.tool_calls:
-                answer = await self._check_output(agent, response)
-                if answer is not None:
-                    self._output = answer
-                    return
-                continue
-            handed_to = await self._run_tool_calls(
-                request, agent, specs, response.message.tool_calls
-            )
+            with span(
+                f"turn {self._turn}",
+                {AGENT_NAME: agent.name, "duragent.turn": self._turn},
+                in_workflow=True,
+                outcomes=(RunEnded,),
+            ):
+                answered, handed_to = await self._take_turn(request, agent, specs)
+            if answered:
+                return
             if handed_to is not None:
                 agent = specs.agents[handed_to]
                 self._agent = self._desk.agent = agent.name
                 self._path.append(agent.name)
                 self._upsert([SA_AGENT.value_set(agent.name)])
+
+    async def _take_turn(
+        self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs
+    ) -> tuple[bool, str | None]:
+        """One model call and its tool calls: (answered, agent handed off to)."""
+        response = await self._call_model(request, agent, specs)
+        self._messages.append(response.message)
+        over = self._over_budget(agent)
+        if over:
+            raise RunEnded("budget_exceeded", over)
+        if not response.message.tool_calls:
+            answer = await self._check_output(agent, response)
+            if answer is not None:
+                self._output = answer
+                return True, None
+            return False, None
+        handed_to = await self._run_tool_calls(request, agent, specs, response.message.tool_calls)
+        return False, handed_to
 
     def _pending_changed(self) -> None:
         kinds = {r.kind for r in self._desk.pending.values()}
@@ -335,6 +375,12 @@ class AgentRun(Governance, Continuation):
                     self._ledger.record(
                         "handoff", agent=agent.name, turn=self._turn, at=at, detail=target
                     )
+                    with span(
+                        f"handoff {agent.name} -> {target}",
+                        {AGENT_NAME: agent.name, "duragent.handoff.to": target},
+                        in_workflow=True,
+                    ):
+                        pass
                     self._tell(call, f"Transferred to {target}.")
                     handed_to = target
                     continue
@@ -450,7 +496,7 @@ class AgentRun(Governance, Continuation):
             ]
         )
         specs = self._specs
-        return RunResult(
+        result = RunResult(
             run_id=info.run_id,
             workflow_id=info.workflow_id,
             status=status,
@@ -468,3 +514,6 @@ class AgentRun(Governance, Continuation):
             errors=dict(self._ledger.errors),
             error=error,
         )
+        if self._request is not None:
+            record_run(result, entry_agent=self._request.agent)
+        return result

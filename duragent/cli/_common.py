@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from temporalio.client import Client
 
 from duragent.errors import DuragentError
 from duragent.settings import Settings
+
+if TYPE_CHECKING:
+    from workers import Telemetry
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -45,11 +48,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-async def connect_or_explain(s: Settings) -> Client:
+async def connect_or_explain(s: Settings, telemetry: Telemetry | None = None) -> Client:
     from workers import connect
 
     try:
-        return await connect(s)
+        return await connect(s, telemetry)
     except RuntimeError as exc:
         raise DuragentError(
             f"cannot reach Temporal at {s.address} (namespace {s.namespace!r}): {exc}. "

@@ -23,6 +23,13 @@ from duragent.cli._common import (
 )
 from duragent.settings import Settings
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Serve Prometheus metrics on this port at /metrics [env DURAGENT_METRICS_PORT]"
+    ),
+]
+
 
 def _stop_event() -> asyncio.Event:
     """Set on Ctrl-C or SIGTERM, so workers drain and the dev server stops in order."""
@@ -35,9 +42,14 @@ def _stop_event() -> asyncio.Event:
 
 async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
     from activities.models._base import close_providers
-    from workers import build_providers, build_worker, ensure_search_attributes
+    from workers import build_providers, build_worker, ensure_search_attributes, start_telemetry
 
-    client = await connect_or_explain(s)
+    telemetry = start_telemetry(s)
+    await telemetry.start()
+    stack.push_async_callback(telemetry.shutdown)
+    client = await connect_or_explain(s, telemetry)
+    if telemetry.metrics and s.search_attributes:
+        telemetry.watch_pending_approvals(client)
     if s.search_attributes:
         added = await ensure_search_attributes(client)
         if added:
@@ -54,6 +66,10 @@ async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
         f"worker serving app [bold]{app.name}[/] ({len(app.agents)} agents, {len(app.tools)} tools) "
         f"on task queue [bold]{s.task_queue}[/] at {s.address}/{s.namespace}"
     )
+    if telemetry.metrics_port is not None:
+        console.print(f"metrics at [bold]http://localhost:{telemetry.metrics_port}/metrics[/]")
+    if telemetry.tracing:
+        console.print(f"[dim]traces exported to: {s.traces_exporter}[/]")
 
 
 def _load(app_ref: str) -> App:
@@ -70,11 +86,12 @@ async def worker(
     task_queue: Annotated[
         str | None, typer.Option(help="Task queue [env DURAGENT_TASK_QUEUE]")
     ] = None,
+    metrics_port: MetricsPort = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Serve an App's agents and tools until Ctrl-C/SIGTERM (then finish in-flight tasks)."""
-    s = settings(address, namespace, task_queue=task_queue)
+    s = settings(address, namespace, task_queue=task_queue, metrics_port=metrics_port)
     served = _load(app)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
@@ -111,9 +128,10 @@ async def dev(
         Path | None, typer.Option(help="State folder [env DURAGENT_HOME, default .duragent]")
     ] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Start only the server")] = False,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Start a Temporal dev server (Web UI, search attributes, state under .duragent/) and a worker."""
-    s = settings(None, None, home=home)
+    s = settings(None, None, home=home, metrics_port=metrics_port)
     served = None if no_worker else _load(app)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
