@@ -105,4 +105,5 @@ async def run_scenarios(client: Client, s: Settings, app_ref: str) -> bool:
         f"Web UI: [bold]{s.ui_url}/namespaces/{s.namespace}/workflows[/] "
         "(filter with DuragentAgent, DuragentStatus, DuragentCostUsd)"
     )
+    console.print(f"P50/P99/P999, cost, errors: .venv/bin/duragent report --agent {agent}")
     return all(r.status == "completed" for _, r in results)
