@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -93,9 +93,14 @@ def _temporal_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
-def configure(*, level: str = "INFO", json: bool | None = None) -> None:
-    """Configure structlog and stdlib logging once, at a process's entry point."""
-    as_json = not sys.stderr.isatty() if json is None else json
+def configure(
+    *, level: str = "INFO", json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Configure structlog and stdlib logging once, at a process's entry point.
+
+    Lines go to ``stream`` (standard error by default): JSON unless it is a terminal."""
+    stream = sys.stderr if stream is None else stream
+    as_json = not stream.isatty() if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if as_json
@@ -106,15 +111,15 @@ def configure(*, level: str = "INFO", json: bool | None = None) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_ids,
+    ]
+    # Last before rendering, after exceptions became text: a secret can be in a traceback.
+    scrub: list[Any] = [
+        structlog.processors.format_exc_info,
         redact_secrets,
         ScrubValues(secret_values()),
     ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=[*shared, *scrub, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
@@ -126,14 +131,9 @@ def configure(*, level: str = "INFO", json: bool | None = None) -> None:
             _temporal_fields,
             *shared,
         ],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            ScrubValues(secret_values()),  # again: an exception's text is rendered just above
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *scrub, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

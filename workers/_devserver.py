@@ -114,6 +114,9 @@ class DevServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+            # The OTEL_* variables configure duragent's workers; the server reads them too and
+            # refuses values it does not support (OTEL_TRACES_EXPORTER=console).
+            env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         )
         log.close()
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ and by trace id.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -257,3 +258,33 @@ async def test_replaying_every_task_adds_no_span_and_no_metric(traced: Captured)
     # Every span was ended once: no two finished spans share an id.
     ids = [s.context.span_id for s in replayed if s.context]
     assert len(ids) == len(set(ids))
+
+
+async def test_content_only_when_opted_in_and_secret_arguments_redacted(traced: Captured) -> None:
+    prefix = f"cc{uuid.uuid4().hex[:6]}"
+    password = "hunter2-correct-horse"
+    text = f"Set the password of ana@example.com to {password}"
+    result, spans = await run_once(
+        traced, support_app(prefix), text, settings=Settings(capture_content=True)
+    )
+    assert result.status == "completed", result.error
+
+    chats = [s for s in spans if s.name == "chat info"]
+    calling = next(
+        s
+        for s in chats
+        if "reset_password" in str((s.attributes or {}).get("gen_ai.output.messages"))
+    )
+    (message,) = json.loads(str((calling.attributes or {})["gen_ai.output.messages"]))
+    (call,) = message["tool_calls"]
+    # The model's call, with the argument the tool's schema marks secret (SecretStr) hidden.
+    assert call == {
+        "name": "reset_password",
+        "arguments": {"email": "ana@example.com", "new_password": "[redacted]"},
+    }
+    # The next call's input repeats the conversation: the user's own text as typed (content
+    # the user opted in to), the earlier tool call still with its secret hidden.
+    history = json.loads(str((chats[-1].attributes or {})["gen_ai.input.messages"]))
+    assert history[0] == {"role": "user", "content": text}
+    earlier = [c for m in history for c in m.get("tool_calls", [])]
+    assert earlier[-1] == call
