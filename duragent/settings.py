@@ -63,6 +63,9 @@ class Settings:
     """Push metrics as well as serving them: ``otlp``, ``console`` or ``none``."""
     capture_content: bool = False
     """Put prompt and completion text on model-call spans (off: metadata only)."""
+    log_level: str | None = None
+    """DEBUG, INFO, WARNING or ERROR; by default INFO for ``worker``, WARNING for ``dev`` and
+    ``demo`` (they print their own progress)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -89,6 +92,7 @@ class Settings:
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
             "metrics_port": "DURAGENT_METRICS_PORT",
+            "log_level": "DURAGENT_LOG_LEVEL",
             # OpenTelemetry's own variables, so a standard deployment needs nothing new.
             "traces_exporter": "OTEL_TRACES_EXPORTER",
             "metrics_exporter": "OTEL_METRICS_EXPORTER",
@@ -103,6 +107,9 @@ class Settings:
             env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         ):
             values["traces_exporter"] = "otlp"  # an endpoint given is an exporter asked for
+        level = str(values.get("log_level", "INFO")).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"DURAGENT_LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
         for field in ("traces_exporter", "metrics_exporter"):
             if field in values:
                 values[field] = _exporters(pairs[field], values[field])

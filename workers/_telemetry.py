@@ -139,7 +139,9 @@ def start_telemetry(
     global _installed
     if _installed is not None:
         raise DuragentError("telemetry is already set up in this process; call it once")
-    resource = Resource.create({"service.name": service_name})
+    resource = Resource.create()  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": service_name}))
     telemetry = Telemetry()
     processors = _span_processors(settings.traces_exporter, span_exporters)
     if processors:

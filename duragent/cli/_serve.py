@@ -72,11 +72,13 @@ async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
         console.print(f"[dim]traces exported to: {s.traces_exporter}[/]")
 
 
-def _load(app_ref: str) -> App:
+def _load(app_ref: str, s: Settings, *, quiet: bool = False) -> App:
+    """Configure logging and import the app. ``quiet`` commands (dev, demo) print their own
+    progress and log only warnings, unless DURAGENT_LOG_LEVEL asks for more."""
     from duragent import logging as dlog
     from workers import load_app
 
-    dlog.configure()
+    dlog.configure(level=s.log_level or ("WARNING" if quiet else "INFO"))
     return load_app(app_ref)
 
 
@@ -92,7 +94,7 @@ async def worker(
 ) -> None:
     """Serve an App's agents and tools until Ctrl-C/SIGTERM (then finish in-flight tasks)."""
     s = settings(address, namespace, task_queue=task_queue, metrics_port=metrics_port)
-    served = _load(app)
+    served = _load(app, s)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
         await _serve_worker(served, s, stack)
@@ -132,7 +134,7 @@ async def dev(
 ) -> None:
     """Start a Temporal dev server (Web UI, search attributes, state under .duragent/) and a worker."""
     s = settings(None, None, home=home, metrics_port=metrics_port)
-    served = None if no_worker else _load(app)
+    served = None if no_worker else _load(app, s, quiet=True)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
         s = await _start_dev_server(s, s.home, port, ui_port, stack)
@@ -157,7 +159,7 @@ async def demo(
     from workers._devserver import port_open
 
     s = settings(None, None)
-    served = _load(app)
+    served = _load(app, s, quiet=True)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
         if port_open("127.0.0.1", port):

@@ -41,6 +41,7 @@ def test_metrics_endpoint_logs_and_spans_of_a_worker(tmp_path: Path) -> None:
         **env_for(tmp_path),
         "OPENAI_API_KEY": PLANTED,
         "OTEL_TRACES_EXPORTER": "console",
+        "DURAGENT_LOG_LEVEL": "INFO",  # dev logs only warnings by default
     }
     out, err = tmp_path / "dev.out", tmp_path / "dev.err"
     with out.open("w") as stdout, err.open("w") as stderr:
