@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import Client
 
 from duragent.errors import DuragentError
@@ -44,7 +45,8 @@ def settings(address: str | None, namespace: str | None, **overrides: Any) -> Se
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/] {message}")
+    # Messages are plain text: "duragent[plot]" or a JSON list must not read as markup.
+    err.print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 

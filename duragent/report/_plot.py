@@ -25,7 +25,7 @@ class PlotUnavailableError(DuragentError):
 def write_plot(report: Report, samples: Sequence[RunSample], path: str | Path) -> Path:
     """Write a PNG of the ``samples`` the report was built from: the total-latency histogram
     with P50 and P99 marked, each run's cost over time, and error runs and failures over time
-    (from the first run's start to the end of the window)."""
+    (from the first run's start to the last's)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -64,9 +64,10 @@ def write_plot(report: Report, samples: Sequence[RunSample], path: str | Path) -
         )
     cost.set(title="cost per run", ylabel="USD")
 
-    # From the first run on: a day's window with a burst of runs at its end stays readable.
+    # From the first run to the last: a day's window with a burst of runs stays readable.
     first = min((s.started_at for s in finished), default=report.since)
-    edges = _time_edges(first, max(report.until, first + timedelta(seconds=1)))
+    last = max((s.started_at for s in finished), default=report.until)
+    edges = _time_edges(first, max(last, first + timedelta(seconds=1)) + timedelta(seconds=1))
     step = edges[1] - edges[0]
     error_runs = _binned(edges, [(s.started_at, 1) for s in finished if s.is_error])
     failures = _binned(
@@ -79,6 +80,7 @@ def write_plot(report: Report, samples: Sequence[RunSample], path: str | Path) -
                color="#dd8452", label="failures by attempt, recovered included")  # fmt: skip
     errors.legend()
     errors.set(title="errors over time", ylabel="count")
+    errors.set_ylim(0, max(1, *error_runs, *failures) * 1.15)  # counts: never below zero
 
     for axes in (latency, errors):
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of runs
