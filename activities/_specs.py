@@ -17,9 +17,12 @@ from duragent._names import ACTIVITY_RESOLVE
 
 
 class SpecActivities:
-    def __init__(self, app: App, *, search_attributes: bool = True) -> None:
+    def __init__(
+        self, app: App, *, search_attributes: bool = True, sandbox_task_queue: str | None = None
+    ) -> None:
         self._app = app
         self._search_attributes = search_attributes
+        self._sandbox_task_queue = sandbox_task_queue
 
     @activity.defn(name=ACTIVITY_RESOLVE)
     async def resolve(self, request: ResolveRequest) -> ResolvedSpecs:
@@ -33,5 +36,10 @@ class SpecActivities:
             update={
                 "resolve_ms": (time.perf_counter() - started) * 1000,
                 "search_attributes": self._search_attributes,
+                **(
+                    {"sandbox_task_queue": self._sandbox_task_queue}
+                    if self._sandbox_task_queue
+                    else {}
+                ),
             }
         )

@@ -11,7 +11,9 @@ What the model sees on failure, and what Temporal retries:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -20,10 +22,16 @@ from temporalio.exceptions import ApplicationError
 from activities._heartbeat import heartbeating
 from activities._observe import tool_call, tool_finished
 from activities._transcripts import TranscriptStore
+from activities.sandbox import Backend
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
+from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL
+from duragent._sandbox import SandboxJob, SandboxPolicy
 from duragent._tool import ToolArgumentsError, to_model_text
 from duragent._transcript import INLINE_LIMIT, preview
+
+MODEL_OUTPUT_CHARS = 4000
+"""The tail of a job's stdout and stderr the model is shown."""
 
 
 def _heartbeat(*details: Any) -> None:
@@ -35,9 +43,16 @@ def _heartbeat(*details: Any) -> None:
 class ToolActivities:
     """Executes the tools of the app this worker serves."""
 
-    def __init__(self, app: App, *, transcripts: TranscriptStore | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        transcripts: TranscriptStore | None = None,
+        sandbox: Backend | None = None,
+    ) -> None:
         self._app = app
         self._transcripts = transcripts
+        self._sandbox = sandbox
 
     @activity.defn(name=ACTIVITY_TOOL)
     async def call(self, request: ToolCallRequest) -> ToolResult:
@@ -94,12 +109,60 @@ class ToolActivities:
             # Unexpected: let Temporal retry per the tool's policy; the workflow tells the model
             # once the attempts are spent.
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type="tool_error") from exc
+        if isinstance(value, SandboxJob):
+            return await self._run_job(value, request, result)
         text = to_model_text(value)
         if len(text) > INLINE_LIMIT and self._transcripts is not None:
             # Stored once, by content; history keeps a preview and the address.
             ref = await asyncio.to_thread(self._transcripts.put_text, text)
             return result(preview(text), ref=ref)
         return result(text)
+
+    async def _run_job(
+        self, job: SandboxJob, request: ToolCallRequest, result: Callable[..., ToolResult]
+    ) -> ToolResult:
+        """Run a sandboxed tool's job under its agent's policy; a broken limit is an error
+        result the model is told about, never a failed activity."""
+        policy = request.sandbox or SandboxPolicy()
+        backend = self._sandbox
+        if backend is None:
+            raise ApplicationError(
+                f"tool {request.call.name!r} returned a sandbox job, but this worker has no "
+                "sandbox backend: mark the tool sandboxed=True so it runs on the sandbox task "
+                "queue, and serve that queue with `duragent worker --sandbox-only`",
+                type="sandbox_unavailable",
+                non_retryable=True,
+            )
+        if policy.isolation == "required" and backend.isolation == "weak":
+            raise ApplicationError(
+                f"agent {request.agent!r} requires strong isolation for its sandbox jobs, and "
+                f"this sandbox worker only offers {backend.name!r} (rlimits only). Run sandbox "
+                "workers with bubblewrap (apt-get install bubblewrap) or docker, or set the "
+                "agent's sandbox.isolation to 'preferred'",
+                type="sandbox_unavailable",
+                non_retryable=True,
+            )
+        done = await backend.run(job, policy)
+        record = SandboxRecord(
+            backend=done.backend,
+            isolation=done.isolation,
+            exit_code=done.exit_code,
+            startup_ms=done.startup_ms,
+            run_ms=done.run_ms,
+            violation=done.violation,
+        )
+        seen = {
+            "exit_code": done.exit_code,
+            "stdout": done.stdout[-MODEL_OUTPUT_CHARS:],
+            "stderr": done.stderr[-MODEL_OUTPUT_CHARS:],
+            "files": [{"name": a.name, "size": a.size} for a in done.artifacts],
+        }
+        if done.violation is not None:
+            seen["violation"] = f"{done.violation.limit}: {done.violation.detail}"
+        error = "sandbox_violation" if done.violation is not None else None
+        return result(json.dumps(seen), error).model_copy(
+            update={"sandbox": record, "artifacts": done.artifacts}
+        )
 
     @staticmethod
     async def _invoke(tool: Tool, context: ToolContext, request: ToolCallRequest) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
 from duragent._transcript import TranscriptRef
 
@@ -146,6 +147,19 @@ class ToolCallRequest(_Frozen):
     call: ToolCall
     tenant: str | None = None
     user: str | None = None
+    sandbox: SandboxPolicy | None = None
+    """For sandboxed tools: the limits of the agent's jobs (its spec's ``sandbox``)."""
+
+
+class SandboxRecord(_Frozen):
+    """How a sandboxed tool's job ran: where, how isolated, how long, which limit it broke."""
+
+    backend: str
+    isolation: Isolation
+    exit_code: int | None
+    startup_ms: float
+    run_ms: float
+    violation: Violation | None = None
 
 
 class ToolResult(_Frozen):
@@ -161,6 +175,9 @@ class ToolResult(_Frozen):
     is_error: bool = False
     error_type: str | None = None
     duration_ms: float = 0.0
+    sandbox: SandboxRecord | None = None
+    artifacts: list[Artifact] = Field(default_factory=list)
+    """Files a sandboxed tool's job produced (a chart, say); never shown to the model."""
 
 
 class TokenCheck(_Frozen):
@@ -198,6 +215,8 @@ class ResolvedSpecs(_Frozen):
     """Approver name to roles, from the app: which roles may decide which steps."""
     search_attributes: bool = True
     """Whether the worker's server has duragent's search attributes (recorded: replay-safe)."""
+    sandbox_task_queue: str = "duragent-sandbox"
+    """Where sandboxed tools run: the queue the deployment's sandbox workers serve."""
     resolve_ms: float = 0.0
     """How long resolving took: part of the input-processing layer."""
 
@@ -318,6 +337,8 @@ class StepRecord(_Frozen):
     """The step this record is about (an approval decision refers to its request)."""
     spec_hash: str | None = None
     args_hash: str | None = None
+    sandbox: SandboxRecord | None = None
+    artifacts: list[Artifact] = Field(default_factory=list)
 
 
 class RunStatusView(_Frozen):

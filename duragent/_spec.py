@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from duragent._guardrails import Rule, validate_policy
+from duragent._sandbox import SandboxPolicy
 
 PROVIDERS = ("openai", "anthropic", "scripted")
 """Model providers a worker can serve."""
@@ -231,6 +232,9 @@ class AgentSpec(_Frozen):
     """Rules on the input, each tool call and the output: allow, block, require approval or
     review, redact."""
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
+    """Limits of the jobs this agent's sandboxed tools run (wall and CPU time, memory,
+    processes, output and file size, network, whether strong isolation is required)."""
     environment: Literal["production", "staging", "development", "test"] = "production"
     """Rules with mode 'never' (no approval at all) are allowed only in 'test'."""
 

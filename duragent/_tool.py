@@ -182,6 +182,12 @@ def _build(
         raise SpecError("timeout must be a positive number of seconds", field=where)
     if retries is not None and not 1 <= retries <= 100:
         raise SpecError("retries is the number of attempts: 1 to 100", field=where)
+    if sandboxed and execution == "local":
+        raise SpecError(
+            "a sandboxed tool runs on the sandbox workers' task queue, never as a local "
+            "activity; drop execution='local'",
+            field=where,
+        )
     hints = get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     context_param: str | None = None

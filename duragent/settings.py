@@ -54,6 +54,11 @@ class Settings:
     that open its circuit: calls then fail fast and the fallback chain answers."""
     circuit_cooldown_s: float = 30.0
     """How long an open circuit stays open before one trial call may test the model again."""
+    sandbox_backend: str = "auto"
+    """Where sandbox jobs run on a sandbox worker: ``bwrap``, ``docker``, ``subprocess`` (weak
+    isolation), or ``auto`` (bwrap where it works, else subprocess)."""
+    max_concurrent_sandbox_jobs: int = 4
+    """Per sandbox worker: each job is a process tree with its own limits."""
     metrics_port: int | None = None
     """Serve Prometheus metrics (duragent's and the Temporal SDK's) on this port at /metrics."""
     traces_exporter: str = "none"
@@ -92,6 +97,8 @@ class Settings:
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
             "metrics_port": "DURAGENT_METRICS_PORT",
+            "sandbox_backend": "DURAGENT_SANDBOX_BACKEND",
+            "max_concurrent_sandbox_jobs": "DURAGENT_MAX_CONCURRENT_SANDBOX_JOBS",
             "log_level": "DURAGENT_LOG_LEVEL",
             # OpenTelemetry's own variables, so a standard deployment needs nothing new.
             "traces_exporter": "OTEL_TRACES_EXPORTER",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -25,6 +26,9 @@ from duragent.audit import AuditLog
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
 from workflows import AgentRun
+
+if TYPE_CHECKING:
+    from activities.sandbox import Backend
 
 PASSTHROUGH_MODULES = (
     # duragent's workflow-facing modules are pure (no I/O, no mutable globals), so sharing one
@@ -92,7 +96,11 @@ def build_worker(
         capture_content=settings.capture_content,
     )
     tools = ToolActivities(app, transcripts=transcripts)
-    specs = SpecActivities(app, search_attributes=settings.search_attributes)
+    specs = SpecActivities(
+        app,
+        search_attributes=settings.search_attributes,
+        sandbox_task_queue=settings.sandbox_task_queue,
+    )
     keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
@@ -113,4 +121,30 @@ def build_worker(
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_s),
+    )
+
+
+def build_sandbox_worker(
+    client: Client,
+    app: App,
+    settings: Settings,
+    *,
+    backend: Backend,
+    task_queue: str | None = None,
+) -> Worker:
+    """A worker serving ``app``'s sandboxed tools on ``settings.sandbox_task_queue``: each
+    tool runs here, and the job it returns runs in ``backend``'s sandbox.
+
+    Isolation is a deployment choice: run these workers where the backend can isolate (bwrap
+    needs user namespaces; docker an engine), apart from the workers holding model keys.
+    """
+    tools = ToolActivities(
+        app, transcripts=open_transcript_store(settings.transcript_store), sandbox=backend
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or settings.sandbox_task_queue,
+        activities=[tools.call],
+        max_concurrent_activities=settings.max_concurrent_sandbox_jobs,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
     )

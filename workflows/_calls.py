@@ -23,7 +23,7 @@ from duragent._messages import (
     ToolResult,
     ToolSpec,
 )
-from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL, SANDBOX_TASK_QUEUE
+from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL
 from duragent._spec import ModelRef, RetrySpec, Timeouts
 
 NON_RETRYABLE_MODEL_ERRORS = [
@@ -122,7 +122,9 @@ async def call_model(
     )
 
 
-async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeouts: Timeouts) -> ToolResult:
+async def call_tool(
+    request: ToolCallRequest, tool: ToolSpec, *, timeouts: Timeouts, sandbox_queue: str
+) -> ToolResult:
     """One tool call; a failure after the last attempt becomes an error result for the model."""
     call: ToolCall = request.call
     timeout = timedelta(seconds=min(tool.timeout_s, timeouts.tool_s))
@@ -148,7 +150,7 @@ async def call_tool(request: ToolCallRequest, tool: ToolSpec, *, timeouts: Timeo
             summary=summary,
             activity_id=request.step_id,
             heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_s),
-            task_queue=SANDBOX_TASK_QUEUE if tool.sandboxed else None,
+            task_queue=sandbox_queue if tool.sandboxed else None,
         )
     except ACTIVITY_FAILURES as error:
         return ToolResult(

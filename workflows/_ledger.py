@@ -142,6 +142,8 @@ class Ledger:
                 ref=ref,
                 spec_hash=spec_hash,
                 args_hash=args_hash(arguments),
+                sandbox=result.sandbox,
+                artifacts=result.artifacts,
             )
         )
 

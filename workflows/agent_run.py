@@ -54,6 +54,7 @@ from duragent._names import (
     SA_PENDING,
     SA_STATUS,
     SA_TENANT,
+    SANDBOX_TASK_QUEUE,
     SIGNAL_APPROVE,
     SIGNAL_REJECT,
     UPDATE_DECIDE,
@@ -426,9 +427,13 @@ class AgentRun(Governance, Continuation):
             call=call,
             tenant=request.tenant,
             user=request.user,
+            sandbox=agent.sandbox if tool.sandboxed else None,
         )
         at = workflow.now()
-        result = await call_tool(tool_request, tool, timeouts=agent.limits.timeouts)
+        queue = self._specs.sandbox_task_queue if self._specs else SANDBOX_TASK_QUEUE
+        result = await call_tool(
+            tool_request, tool, timeouts=agent.limits.timeouts, sandbox_queue=queue
+        )
         if result.is_error and result.error_type == "timeout" and tool.max_attempts == 1:
             self._ledger.add_tool(
                 result, step_id=step_id, agent=agent.name, turn=self._turn, at=at,

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from duragent.cli._common import (
     settings,
 )
 from duragent.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 MetricsPort = Annotated[
     int | None,
@@ -40,21 +43,37 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
-    from activities.models._base import close_providers
-    from workers import build_providers, build_worker, ensure_search_attributes, start_telemetry
+async def _serve_worker(
+    app: App, s: Settings, stack: AsyncExitStack, *, main: bool = True, sandbox: bool | None = None
+) -> None:
+    """Serve ``app``: the main worker (workflows, models, tools) unless ``main`` is False, and
+    a sandbox worker when ``sandbox`` (default: when the app has sandboxed tools)."""
+    from workers import ensure_search_attributes, start_telemetry
 
     telemetry = start_telemetry(s)
     await telemetry.start()
     stack.push_async_callback(telemetry.shutdown)
     client = await connect_or_explain(s, telemetry)
-    if telemetry.metrics and s.search_attributes:
+    if telemetry.metrics and s.search_attributes and main:
         telemetry.watch_pending_approvals(client)
-    if s.search_attributes:
+    if s.search_attributes and main:
         added = await ensure_search_attributes(client)
         if added:
             console.print(f"[dim]registered search attributes: {', '.join(added)}[/]")
+    if main:
+        await _main_worker(app, s, stack, client)
+    if sandbox if sandbox is not None else any(t.sandboxed for t in app.tools.values()):
+        await _sandbox_worker(app, s, stack, client)
+    if telemetry.metrics_port is not None:
+        console.print(f"metrics at [bold]http://localhost:{telemetry.metrics_port}/metrics[/]")
+    if telemetry.tracing:
+        console.print(f"[dim]traces exported to: {s.traces_exporter}[/]")
+
+
+async def _main_worker(app: App, s: Settings, stack: AsyncExitStack, client: Client) -> None:
+    from activities.models._base import close_providers
     from duragent.audit import open_audit_log
+    from workers import build_providers, build_worker
 
     providers = build_providers()
     stack.push_async_callback(close_providers, providers)
@@ -66,10 +85,20 @@ async def _serve_worker(app: App, s: Settings, stack: AsyncExitStack) -> None:
         f"worker serving app [bold]{app.name}[/] ({len(app.agents)} agents, {len(app.tools)} tools) "
         f"on task queue [bold]{s.task_queue}[/] at {s.address}/{s.namespace}"
     )
-    if telemetry.metrics_port is not None:
-        console.print(f"metrics at [bold]http://localhost:{telemetry.metrics_port}/metrics[/]")
-    if telemetry.tracing:
-        console.print(f"[dim]traces exported to: {s.traces_exporter}[/]")
+
+
+async def _sandbox_worker(app: App, s: Settings, stack: AsyncExitStack, client: Client) -> None:
+    from activities.sandbox import open_backend
+    from workers import build_sandbox_worker
+
+    backend = open_backend(s.sandbox_backend)
+    worker = build_sandbox_worker(client, app, s, backend=backend)
+    await stack.enter_async_context(worker)
+    weak = " [yellow](weak isolation: rlimits only)[/]" if backend.isolation == "weak" else ""
+    console.print(
+        f"sandbox worker serving [bold]{s.sandbox_task_queue}[/] with the "
+        f"[bold]{backend.name}[/] backend{weak}"
+    )
 
 
 def _load(app_ref: str, s: Settings, *, quiet: bool = False) -> App:
@@ -89,15 +118,36 @@ async def worker(
         str | None, typer.Option(help="Task queue [env DURAGENT_TASK_QUEUE]")
     ] = None,
     metrics_port: MetricsPort = None,
+    sandbox_only: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox-only",
+            help="Serve only the sandbox task queue: the app's sandboxed tools and their jobs",
+        ),
+    ] = False,
+    sandbox_backend: Annotated[
+        str | None,
+        typer.Option(
+            help="bwrap, docker, subprocess or auto [env DURAGENT_SANDBOX_BACKEND, default auto]"
+        ),
+    ] = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Serve an App's agents and tools until Ctrl-C/SIGTERM (then finish in-flight tasks)."""
-    s = settings(address, namespace, task_queue=task_queue, metrics_port=metrics_port)
+    s = settings(
+        address,
+        namespace,
+        task_queue=task_queue,
+        metrics_port=metrics_port,
+        sandbox_backend=sandbox_backend,
+    )
     served = _load(app, s)
     stop = _stop_event()
     async with AsyncExitStack() as stack:
-        await _serve_worker(served, s, stack)
+        # A main worker leaves sandboxed tools to sandbox workers, which run where isolation
+        # is possible and hold no model keys.
+        await _serve_worker(served, s, stack, main=not sandbox_only, sandbox=sandbox_only)
         await stop.wait()
         console.print("stopping worker…")
 

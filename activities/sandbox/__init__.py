@@ -1,0 +1,45 @@
+"""Sandbox backends: where a sandboxed tool's jobs run. Chosen per worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activities.sandbox._bwrap import BwrapBackend
+from activities.sandbox._docker import DockerBackend
+from activities.sandbox._runner import Backend
+from activities.sandbox._subprocess import SubprocessBackend
+from duragent.errors import DuragentError
+
+BACKENDS: dict[str, type[Backend]] = {
+    "bwrap": BwrapBackend,
+    "docker": DockerBackend,
+    "subprocess": SubprocessBackend,
+}
+
+
+def open_backend(name: str = "auto", *, root: Path | None = None) -> Backend:
+    """The backend ``name`` (bwrap, docker, subprocess), checked to work here; ``auto`` is
+    bwrap where it runs, else subprocess (weak isolation, refused by policies requiring it)."""
+    if name == "auto":
+        bwrap = BwrapBackend(root=root)
+        return bwrap if bwrap.available() is None else SubprocessBackend(root=root)
+    kind = BACKENDS.get(name)
+    if kind is None:
+        raise DuragentError(
+            f"unknown sandbox backend {name!r}; use one of auto, {', '.join(BACKENDS)}"
+        )
+    backend = kind(root=root)
+    why = backend.available()
+    if why is not None:
+        raise DuragentError(f"sandbox backend {name!r} cannot run here: {why}")
+    return backend
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BwrapBackend",
+    "DockerBackend",
+    "SubprocessBackend",
+    "open_backend",
+]
