@@ -1,10 +1,10 @@
 """The ``bwrap`` backend: bubblewrap namespaces, the default on Linux.
 
-What a job gets: its own user, PID, IPC, UTS, cgroup and network namespaces (no network but
+What a job gets: its own PID, IPC, UTS, cgroup and network namespaces (no network but
 its own loopback unless the policy allows it), a filesystem view of only the system's
 read-only program directories and the worker's Python (never the worker's home, repository or
-configuration), a private ``/tmp``, ``/proc`` and ``/dev``, no capabilities, no nested user
-namespaces, a new session (no terminal to inject keystrokes into), and death with its parent.
+configuration), a private ``/tmp``, ``/proc`` and ``/dev``, no capabilities, no new user
+namespaces and no foreign syscall ABIs (a seccomp filter, ``_seccomp``), a new session (no terminal to inject keystrokes into), and death with its parent.
 It runs as an unprivileged uid (see ``_runner``), under rlimits.
 
 What it does not get: protection against kernel exploits (namespaces share the host kernel),
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from activities.sandbox._runner import Backend, Launch
+from activities.sandbox._seccomp import program_fd
 
 INSIDE = "/job"
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -80,6 +81,10 @@ class BwrapBackend(Backend):
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        seccomp = program_fd()
+        if seccomp is not None:
+            launch.pass_fds.append(seccomp)
+            args += ["--seccomp", str(seccomp)]
         args += [
             "--die-with-parent",
             "--new-session",

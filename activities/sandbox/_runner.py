@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,6 +82,8 @@ class Launch:
     env: dict[str, str]
     uid: int | None
     policy: SandboxPolicy
+    pass_fds: list[int] = field(default_factory=list)
+    """Descriptors the backend's command needs (a seccomp program); closed after the job."""
 
 
 class Backend:
@@ -155,6 +157,8 @@ class Backend:
             if uid is not None:
                 _kill_uid(uid)
             if launch is not None:
+                for fd in launch.pass_fds:
+                    os.close(fd)
                 await self.cleanup(launch)
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -222,6 +226,7 @@ async def _execute(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        pass_fds=launch.pass_fds,
         user=uid,
         group=uid,
         extra_groups=[] if uid is not None else None,
