@@ -24,6 +24,7 @@ from duragent._messages import (
     ToolSpec,
     Usage,
 )
+from duragent._sandbox import Artifact, SandboxJob, SandboxPolicy, SandboxResult, Violation
 from duragent._spec import (
     Agent,
     AgentSpec,
@@ -47,6 +48,7 @@ __all__ = [
     "AgentSpec",
     "App",
     "AppLoadError",
+    "Artifact",
     "DuragentError",
     "LatencyBreakdown",
     "Limits",
@@ -60,6 +62,9 @@ __all__ = [
     "RunRequest",
     "RunResult",
     "RunStatus",
+    "SandboxJob",
+    "SandboxPolicy",
+    "SandboxResult",
     "ScriptCall",
     "ScriptRule",
     "SpecError",
@@ -75,6 +80,7 @@ __all__ = [
     "ToolSchema",
     "ToolSpec",
     "Usage",
+    "Violation",
     "load_agents",
     "tool",
 ]

@@ -57,6 +57,8 @@ class Settings:
     sandbox_backend: str = "auto"
     """Where sandbox jobs run on a sandbox worker: ``bwrap``, ``docker``, ``subprocess`` (weak
     isolation), or ``auto`` (bwrap where it works, else subprocess)."""
+    sandbox_image: str = "python:3.11-slim"
+    """The docker backend's image: pin it by digest, and give it the packages jobs need."""
     max_concurrent_sandbox_jobs: int = 4
     """Per sandbox worker: each job is a process tree with its own limits."""
     metrics_port: int | None = None
@@ -98,6 +100,7 @@ class Settings:
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
             "metrics_port": "DURAGENT_METRICS_PORT",
             "sandbox_backend": "DURAGENT_SANDBOX_BACKEND",
+            "sandbox_image": "DURAGENT_SANDBOX_IMAGE",
             "max_concurrent_sandbox_jobs": "DURAGENT_MAX_CONCURRENT_SANDBOX_JOBS",
             "log_level": "DURAGENT_LOG_LEVEL",
             # OpenTelemetry's own variables, so a standard deployment needs nothing new.

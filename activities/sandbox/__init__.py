@@ -17,7 +17,9 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-def open_backend(name: str = "auto", *, root: Path | None = None) -> Backend:
+def open_backend(
+    name: str = "auto", *, root: Path | None = None, image: str | None = None
+) -> Backend:
     """The backend ``name`` (bwrap, docker, subprocess), checked to work here; ``auto`` is
     bwrap where it runs, else subprocess (weak isolation, refused by policies requiring it)."""
     if name == "auto":
@@ -28,7 +30,11 @@ def open_backend(name: str = "auto", *, root: Path | None = None) -> Backend:
         raise DuragentError(
             f"unknown sandbox backend {name!r}; use one of auto, {', '.join(BACKENDS)}"
         )
-    backend = kind(root=root)
+    backend = (
+        DockerBackend(root=root, image=image)
+        if kind is DockerBackend and image
+        else kind(root=root)
+    )
     why = backend.available()
     if why is not None:
         raise DuragentError(f"sandbox backend {name!r} cannot run here: {why}")

@@ -91,7 +91,7 @@ async def _sandbox_worker(app: App, s: Settings, stack: AsyncExitStack, client: 
     from activities.sandbox import open_backend
     from workers import build_sandbox_worker
 
-    backend = open_backend(s.sandbox_backend)
+    backend = open_backend(s.sandbox_backend, image=s.sandbox_image)
     worker = build_sandbox_worker(client, app, s, backend=backend)
     await stack.enter_async_context(worker)
     weak = " [yellow](weak isolation: rlimits only)[/]" if backend.isolation == "weak" else ""
