@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities._heartbeat import heartbeating
 from activities._observe import tool_call, tool_finished
 from activities._transcripts import TranscriptStore
-from activities.sandbox import Backend
+from activities.sandbox import Backend, SandboxUnavailable
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL
@@ -142,7 +142,12 @@ class ToolActivities:
                 type="sandbox_unavailable",
                 non_retryable=True,
             )
-        done = await backend.run(job, policy)
+        try:
+            done = await backend.run(job, policy)
+        except SandboxUnavailable as exc:
+            raise ApplicationError(
+                str(exc), type="sandbox_unavailable", non_retryable=True
+            ) from exc
         record = SandboxRecord(
             backend=done.backend,
             isolation=done.isolation,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from activities.sandbox._bwrap import BwrapBackend
 from activities.sandbox._docker import DockerBackend
-from activities.sandbox._runner import Backend
+from activities.sandbox._runner import Backend, SandboxUnavailable
 from activities.sandbox._subprocess import SubprocessBackend
 from duragent.errors import DuragentError
 
@@ -46,6 +46,7 @@ __all__ = [
     "Backend",
     "BwrapBackend",
     "DockerBackend",
+    "SandboxUnavailable",
     "SubprocessBackend",
     "open_backend",
 ]

@@ -86,6 +86,10 @@ class Launch:
     """Descriptors the backend's command needs (a seccomp program); closed after the job."""
 
 
+class SandboxUnavailable(Exception):
+    """This backend cannot run this job here (not the job's fault): the message says why."""
+
+
 class Backend:
     """Base of the sandbox backends: subclasses set ``name``/``isolation`` and wrap commands."""
 
@@ -114,11 +118,15 @@ class Backend:
         """The full command line that runs ``launch.argv`` in this backend's sandbox."""
         raise NotImplementedError
 
+    def check(self, job: SandboxJob) -> None:
+        """Raise ``SandboxUnavailable`` when this backend cannot run ``job`` here."""
+
     def inside_path(self, workdir: Path) -> str:
         return str(workdir)
 
     async def run(self, job: SandboxJob, policy: SandboxPolicy) -> SandboxResult:
         """Run ``job`` under ``policy`` and report what it did."""
+        self.check(job)
         asked = time.time_ns()
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._root))
         uid = self._job_uid() if self.drops_uid else None

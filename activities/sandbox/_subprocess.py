@@ -8,12 +8,38 @@ isolation; a policy that requires it is refused.
 
 from __future__ import annotations
 
-from activities.sandbox._runner import Backend, Launch
+import os
+import stat
+import sys
+from pathlib import Path
+
+from activities.sandbox._runner import Backend, Launch, SandboxUnavailable
+from duragent._sandbox import SandboxJob
 
 
 class SubprocessBackend(Backend):
     name = "subprocess"
     isolation = "weak"
 
+    def check(self, job: SandboxJob) -> None:
+        # As root, jobs run as their own uid, which must be able to reach the interpreter.
+        if job.python is not None and os.geteuid() == 0:
+            blocked = _unreachable(Path(sys.executable))
+            if blocked is not None:
+                raise SandboxUnavailable(
+                    f"the subprocess backend runs jobs as an unprivileged uid, which cannot "
+                    f"reach this worker's Python ({blocked} is not open to other users); "
+                    "install Python where every user can read it, or use the bwrap backend"
+                )
+
     def wrap(self, launch: Launch) -> list[str]:
         return list(launch.argv)
+
+
+def _unreachable(executable: Path) -> Path | None:
+    """The first directory (or the file) on the way to ``executable`` others cannot pass."""
+    resolved = executable.resolve()
+    for path in [*reversed(resolved.parents), resolved]:
+        if not path.stat().st_mode & stat.S_IXOTH:
+            return path
+    return None
