@@ -1,0 +1,1 @@
+"""Data analysis: a router handing a sales question to query, processing and visualization agents."""
