@@ -14,7 +14,7 @@ from duragent._messages import RunRequest, RunResult
 from duragent._names import QUERY_PENDING, UPDATE_DECIDE
 from duragent.cli._common import console
 from duragent.cli._render import STATUS_STYLE, print_result
-from duragent.cli._runs import follow, start
+from duragent.cli._runs import ARTIFACTS, follow, save_and_list, start
 from duragent.settings import Settings
 
 FALLBACK_SCENARIOS = ["Hello!"]
@@ -62,6 +62,7 @@ async def approval_walkthrough(
     )
     result = await follow(console, handle)
     print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
+    save_and_list(console, result, s.home / ARTIFACTS)
     console.print(f"Its audit trail: .venv/bin/duragent show {handle.id} --audit")
     return result
 
@@ -82,6 +83,7 @@ async def run_scenarios(client: Client, s: Settings, app_ref: str) -> bool:
         handle = await start(client, RunRequest(agent=agent, input=text), task_queue=s.task_queue)
         result = await follow(console, handle)
         print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
+        save_and_list(console, result, s.home / ARTIFACTS)
         results.append((text, result))
     module = importlib.import_module(app_ref.partition(":")[0])
     approval = getattr(module, "APPROVAL_SCENARIO", None)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from duragent._messages import RunResult, StepRecord
+
+if TYPE_CHECKING:
+    from duragent.cli._runs import SavedArtifact
 
 STATUS_STYLE = {
     "completed": "green",
@@ -37,11 +43,15 @@ def step_line(step: StepRecord) -> str:
         return head + what + said + took
     if step.kind in ("tool", "tool_error"):
         mark = "[red]✗[/] " if step.kind == "tool_error" else ""
-        return (
-            head
-            + f"{mark}tool {step.tool} {step.arguments or {}} → {_short(step.output, 60)}"
-            + took
-        )
+        # Arguments can be long (the code and data of a sandbox job): the line shows their start.
+        arguments = _short(str(step.arguments or {}), 100)
+        line = head + f"{mark}tool {step.tool} {arguments} → {_short(step.output, 60)}" + took
+        if step.sandbox is not None:
+            box = step.sandbox
+            line += f"  [dim]({box.backend}, {box.isolation} isolation, {box.run_ms:.0f} ms)[/]"
+        if step.artifacts:
+            line += "  files: " + ", ".join(a.name for a in step.artifacts)
+        return line
     if step.kind == "handoff":
         return head + f"[cyan]hand off → {step.detail}[/]"
     if step.kind == "tool_refused":
@@ -112,3 +122,20 @@ def result_table(result: RunResult, *, ui_link: str | None = None) -> Table:
 
 def print_result(console: Console, result: RunResult, *, ui_link: str | None = None) -> None:
     console.print(result_table(result, ui_link=ui_link))
+
+
+def print_artifacts(console: Console, saved: list[SavedArtifact]) -> None:
+    """One line per file the run produced: where it was saved, or why it was not."""
+    for item in saved:
+        if item.path is None:
+            console.print(
+                f"[yellow]not saved[/] {escape(item.name)} ({item.size:,} bytes): larger than "
+                "the agent's sandbox.artifact_bytes, so the run did not return it",
+                soft_wrap=True,
+            )
+        else:
+            # soft_wrap: a long path stays on one line, so it can be copied
+            console.print(
+                f"saved {escape(item.name)} ({item.size:,} bytes) to [bold]{escape(str(item.path))}[/]",
+                soft_wrap=True,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +22,16 @@ from duragent.cli._common import (
     settings,
 )
 from duragent.cli._render import print_result, step_line
-from duragent.cli._runs import fetch, follow, start
+from duragent.cli._runs import ARTIFACTS, fetch, follow, save_and_list, start
+
+ArtifactsDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Save the files the run produced (charts, reports) under DIR/<run id>/; not with "
+        "--json, whose output carries them [default: $DURAGENT_HOME/artifacts]",
+        metavar="DIR",
+    ),
+]
 
 
 @run_async
@@ -42,10 +52,12 @@ async def run(
         str | None, typer.Option(help="Task queue of the workers [env DURAGENT_TASK_QUEUE]")
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
+    artifacts_dir: ArtifactsDir = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
-    """Start an agent run; with --wait or --follow, print the result table and exit 0 if completed."""
+    """Start an agent run; with --wait or --follow, print the result table, save the files the run
+    produced (charts, under $DURAGENT_HOME/artifacts/<run id>/) and exit 0 if completed."""
     s = settings(address, namespace, task_queue=task_queue)
     try:
         config = RunConfig(
@@ -69,6 +81,7 @@ async def run(
         print(result.model_dump_json(indent=2))
     else:
         print_result(console, result, ui_link=s.run_url(handle.id, result.run_id))
+        save_and_list(console, result, artifacts_dir or s.home / ARTIFACTS)
     if result.status != "completed":
         raise typer.Exit(1)
 
@@ -95,10 +108,12 @@ async def show(
     audit: Annotated[
         bool, typer.Option("--audit", help="Print the run's records from the audit log")
     ] = False,
+    artifacts_dir: ArtifactsDir = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
-    """Show a run: its result once finished, its status and steps so far while running."""
+    """Show a run: its result (saving the files it produced) once finished, its status and steps
+    so far while running."""
     s = settings(address, namespace)
     if audit:
         show_audit(s.audit_log, workflow_id)
@@ -117,6 +132,7 @@ async def show(
         for step in result.steps:
             console.print(step_line(step))
         print_result(console, result, ui_link=s.run_url(workflow_id, result.run_id))
+        save_and_list(console, result, artifacts_dir or s.home / ARTIFACTS)
         return
     handle = client.get_workflow_handle(workflow_id)
     console.print(f"[bold]{workflow_id}[/]: Temporal status {status}")
