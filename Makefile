@@ -25,7 +25,7 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[examples]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
