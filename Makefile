@@ -15,6 +15,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Issue 7's comparison benchmark (~10 min); `make bench BENCH_ARGS=--quick` is the seconds-long smoke.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

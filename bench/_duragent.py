@@ -1,0 +1,160 @@
+"""Scenario (f), duragent's ``AgentRun``, in each execution mode, in a child of ``python -m bench``.
+
+    f       regular activities: the model and the tool each a regular activity (the mode the
+            issue's "default" targets compare, and what (c) and (e) do);
+    f-auto  duragent's defaults for this agent: the model a regular activity, the tool (read
+            only, short timeout, so ``execution="auto"`` picks local) a local activity;
+    f-fast  the model and the tool declared local (``ModelRef.execution="local"``,
+            ``@tool(execution="local")``): no server round trip per call.
+
+The agent is a T-turn scripted agent (``Agent(script=[...])``): on the user's message it calls
+the tool, on each tool result but the last it calls it again, then it answers. Governance is on
+as in production: a guardrail policy checked at every stage (input, each tool call, output,
+none of which fires on this workload), the audit log in SQLite, the transcript store, specs
+resolved and recorded with their hashes. Tracing and metrics are off unless ``--telemetry``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from activities.models import ScriptedProvider
+from bench._child import ChildArgs, history_figures, main
+from bench._fake import Fake
+from bench._measure import ScenarioResult, WorkClock, measure
+from bench._workload import ANSWER, INPUT
+from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
+from duragent.audit import SQLiteAuditLog
+from duragent.client import start_run
+from duragent.settings import Settings
+from workers import build_worker, connect
+
+LABELS = {
+    "f": "duragent AgentRun, regular activities",
+    "f-auto": "duragent AgentRun, defaults (tool local)",
+    "f-fast": "duragent AgentRun, fast (model + tool local)",
+}
+TOOLS = {"f": "step", "f-auto": "step_auto", "f-fast": "step_local"}
+
+POLICY: list[dict[str, Any]] = [
+    {"name": "prompt_injection", "stage": "input",
+     "when": {"matches": r"ignore (all )?(previous|prior) instructions|system prompt"},
+     "action": "block"},
+    {"name": "cards_in_input", "stage": "input", "when": {"pii": ["credit_card", "ssn"]},
+     "action": "redact", "redact": ["credit_card", "ssn"]},
+    {"name": "destructive_tools", "stage": "tool_call", "when": {"risk": "destructive"},
+     "action": "block", "on_block": "tell_model"},
+    {"name": "secrets_in_calls", "stage": "tool_call", "when": {"contains": ["password", "secret"]},
+     "action": "block", "on_block": "tell_model"},
+    {"name": "card_in_arguments", "stage": "tool_call", "when": {"pii": ["credit_card"]},
+     "action": "block", "on_block": "tell_model"},
+    {"name": "pii_in_output", "stage": "output", "when": {"pii": True}, "action": "redact"},
+    {"name": "keys_in_output", "stage": "output", "when": {"pii": ["api_key"]}, "action": "block"},
+]  # fmt: skip
+"""Seven rules over the three stages, in the style of bench.rules' policy; none fires here."""
+
+
+def make_app(turns: int, scenario: str, fake: Fake) -> App:
+    """The T-turn agent and its tool, declared in the scenario's execution mode."""
+
+    async def step(n: int) -> str:
+        """Returns the next step's name."""
+        return await fake.tool(n)
+
+    name = TOOLS[scenario]
+    execution = {"f": "activity", "f-auto": "auto", "f-fast": "local"}[scenario]
+    step_tool = tool(name=name, timeout=5, execution=execution)(step)  # type: ignore[call-overload]
+    call = {"tool": name, "arguments": {"n": "{1}"}}
+    script: list[dict[str, Any]] = [
+        {"on": "tool", "tool": name, "when": rf"^step-{turns - 1}$", "say": ANSWER},
+        {"on": "tool", "tool": name, "when": r"^step-(\d+)$", "call": call},
+        {"on": "user", "call": {"tool": name, "arguments": {"n": 0}}},
+    ]
+    if turns == 1:
+        script = [{"on": "user", "say": ANSWER}]
+    model: dict[str, Any] = {"provider": "scripted", "name": "bench"}
+    if scenario == "f-fast":
+        model["execution"] = "local"
+    agent = Agent(
+        name="bench",
+        model=model,
+        tools=[name],
+        script=script,
+        guardrails=POLICY,
+        limits={"max_turns": turns + 1},
+    )
+    return App(agents=[agent], tools=[step_tool])
+
+
+class TimedScripted(ScriptedProvider):
+    """The scripted model, with its time (and the latency profile's) counted as model time."""
+
+    def __init__(self, clock: WorkClock, model_ms: float) -> None:
+        self._clock = clock
+        self._fake = Fake(0, WorkClock(), model_ms=model_ms)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        started = time.perf_counter()
+        if self._fake.model_ms:
+            await self._fake.model([])  # only for its wait: the answer is the script's
+        response = await super().complete(request)
+        self._clock.add(time.perf_counter() - started, tool=False)
+        return response
+
+
+async def agent_run(args: ChildArgs) -> ScenarioResult:
+    assert args.address, "the Temporal scenarios need --address"
+    from duragent import logging as dlog
+
+    dlog.configure(level="WARNING")
+    clock = WorkClock()
+    fake = Fake(args.turns, clock, tool_ms=args.tool_ms)
+    app = make_app(args.turns, args.scenario, fake)
+    result = ScenarioResult(scenario=args.scenario, label=LABELS[args.scenario], turns=args.turns)
+    result.notes.append(f"{len(POLICY)} guardrail rules, audit log and transcript store on")
+    with TemporaryDirectory(prefix="bench-duragent-") as folder:
+        home = Path(folder)
+        settings = Settings.from_env({}, home=home, address=args.address)
+        client = await connect(settings)
+        queue = f"bench-{args.scenario}-{uuid.uuid4().hex[:8]}"
+
+        async def run_one(_: int) -> None:
+            handle = await start_run(
+                client, RunRequest(agent="bench", input=INPUT), task_queue=queue
+            )
+            outcome = await handle.result()
+            assert outcome.status == "completed" and outcome.turns == args.turns, outcome.error
+
+        with SQLiteAuditLog(home / "audit.db") as audit:
+            worker = build_worker(
+                client,
+                app,
+                settings,
+                audit_log=audit,
+                providers={"scripted": TimedScripted(clock, args.model_ms)},
+                task_queue=queue,
+            )
+            async with worker:
+                await measure(
+                    result,
+                    run_one,
+                    runs=args.runs,
+                    warmup=args.warmup,
+                    concurrency=args.concurrency,
+                    clock=clock,
+                    server_pid=args.server_pid,
+                )
+                handle = await start_run(
+                    client, RunRequest(agent="bench", input=INPUT), task_queue=queue
+                )
+                await handle.result()
+                result.history = await history_figures(handle)
+    return result
+
+
+if __name__ == "__main__":
+    main({name: agent_run for name in LABELS})

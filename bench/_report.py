@@ -1,0 +1,152 @@
+"""The markdown table, the ratios and the issue's targets, from the scenarios' figures.
+
+Latency (p50, p99) and overhead per turn come from the concurrency-1 phase; worker and server
+CPU per run from the highest-concurrency phase, where the worker is busy and idle polling does
+not count against a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PAIRS = (
+    ("f", "e"),
+    ("f", "c"),
+    ("f", "a"),
+    ("f-auto", "e"),
+    ("f-fast", "e-local"),
+    ("f-fast", "d"),
+    ("f-fast", "floor"),
+)
+"""Ratios printed: duragent's modes against the alternatives a user would pick instead."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 7's targets: ``ratio(scenario, other, metric)`` compared with ``limit``."""
+
+    name: str
+    scenario: str
+    other: str
+    metric: str
+    limit: float
+    at_most: bool
+    """True: the ratio must be <= limit (latency, CPU); False: >= limit (throughput)."""
+
+
+TARGETS = (
+    Target("default p50 <= 0.85x (e)", "f", "e", "p50_ms", 0.85, True),
+    Target("default runs/s at C=16 >= 1.4x (e)", "f", "e", "runs_per_s_max", 1.4, False),
+    Target("default worker CPU/run <= 0.6x (e)", "f", "e", "worker_cpu_ms", 0.6, True),
+    Target("fast p50 <= 0.55x (e-local)", "f-fast", "e-local", "p50_ms", 0.55, True),
+    Target("fast p50 <= 1.5x no-activity floor", "f-fast", "floor", "p50_ms", 1.5, True),
+    Target("fast runs/s at C=16 >= 2x (e-local)", "f-fast", "e-local", "runs_per_s_max", 2.0, False),
+)  # fmt: skip
+
+
+def figures(result: dict[str, Any]) -> dict[str, float | None]:
+    """The headline figures of one scenario."""
+    phases = sorted(result["phases"], key=lambda p: p["concurrency"])
+    low, high = phases[0], phases[-1]
+    history = result.get("history") or {}
+    return {
+        "runs_per_s_1": low["runs_per_s"],
+        "runs_per_s_max": high["runs_per_s"],
+        "p50_ms": low["p50_ms"],
+        "p99_ms": low["p99_ms"],
+        "overhead_ms_per_turn": low["overhead_ms_per_turn"],
+        "worker_cpu_ms": high["worker_cpu_ms_per_run"],
+        "server_cpu_ms": high["server_cpu_ms_per_run"],
+        "workflow_tasks": history.get("workflow_tasks"),
+        "events": history.get("events"),
+        "history_bytes": history.get("bytes"),
+        "worker_rss_mb": result["worker_peak_rss_mb"],
+    }
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if abs(value) < 1 and value != 0:
+        return f"{value:.3f}"
+    return f"{value:,.{digits}f}"
+
+
+def table(results: dict[str, dict[str, Any]], high: int) -> str:
+    head = (
+        "| scenario | runs/s C=1 | runs/s C=" + str(high) + " | p50 ms | p99 ms "
+        "| overhead ms/turn | worker CPU ms/run | server CPU ms/run | WF tasks/run "
+        "| events/run | history bytes/run | worker peak RSS MB |"
+    )
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for name, result in results.items():
+        f = figures(result)
+        lines.append(
+            f"| ({name}) {result['label']} | {_fmt(f['runs_per_s_1'])} | {_fmt(f['runs_per_s_max'])} "
+            f"| {_fmt(f['p50_ms'])} | {_fmt(f['p99_ms'])} | {_fmt(f['overhead_ms_per_turn'])} "
+            f"| {_fmt(f['worker_cpu_ms'])} | {_fmt(f['server_cpu_ms'])} "
+            f"| {_fmt(f['workflow_tasks'])} | {_fmt(f['events'])} | {_fmt(f['history_bytes'], 0)} "
+            f"| {_fmt(f['worker_rss_mb'])} |"
+        )
+    return "\n".join(lines)
+
+
+RATIO_METRICS = ("p50_ms", "runs_per_s_max", "worker_cpu_ms", "server_cpu_ms", "history_bytes")
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """``{"f/e": {"p50_ms": 0.7, ...}}`` for every pair in ``PAIRS`` that was measured."""
+    out: dict[str, dict[str, float | None]] = {}
+    for num, den in PAIRS:
+        if num not in results or den not in results:
+            continue
+        a, b = figures(results[num]), figures(results[den])
+        row: dict[str, float | None] = {}
+        for metric in RATIO_METRICS:
+            x, y = a[metric], b[metric]
+            row[metric] = round(x / y, 3) if x is not None and y else None
+        out[f"{num}/{den}"] = row
+    return out
+
+
+def ratio_table(rows: dict[str, dict[str, float | None]], high: int) -> str:
+    lines = [
+        f"| ratio | p50 | runs/s C={high} | worker CPU/run | server CPU/run | history bytes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for pair, row in rows.items():
+        cells = " | ".join("-" if row[m] is None else f"{row[m]:.2f}x" for m in RATIO_METRICS)
+        lines.append(f"| ({pair.replace('/', ')/(')}) | {cells} |")
+    return "\n".join(lines)
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target PASS or MISS (or "not measured" when a scenario was left out)."""
+    out = []
+    for target in TARGETS:
+        entry: dict[str, Any] = {"target": target.name, "limit": target.limit}
+        if target.scenario in results and target.other in results:
+            x = figures(results[target.scenario])[target.metric]
+            y = figures(results[target.other])[target.metric]
+            ratio = x / y if x is not None and y else None
+            entry["ratio"] = round(ratio, 3) if ratio is not None else None
+            ok = ratio is not None and (
+                ratio <= target.limit if target.at_most else ratio >= target.limit
+            )
+            entry["status"] = "PASS" if ok else "MISS"
+        else:
+            entry["ratio"] = None
+            entry["status"] = "not measured"
+        out.append(entry)
+    return out
+
+
+def target_lines(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for row in rows:
+        got = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        lines.append(f"- {row['status']}: {row['target']} (measured {got})")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The scenarios ``python -m bench`` knows, and how the parent runs each one in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import _venv
+from bench._measure import peak_rss_mb
+from bench._server import BenchServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    module: str
+    """The child module (``python -m``) that runs it."""
+    temporal: bool
+    agents_venv: bool = False
+    """Runs with bench/.venv-openai-agents's Python instead of duragent's."""
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("a", "bench._native", temporal=False),
+        Scenario("b", "bench._agents_sdk", temporal=False, agents_venv=True),
+        Scenario("c", "bench._native", temporal=True),
+        Scenario("d", "bench._native", temporal=True),
+        Scenario("floor", "bench._native", temporal=True),
+        Scenario("e", "bench._agents_sdk", temporal=True, agents_venv=True),
+        Scenario("e-local", "bench._agents_sdk", temporal=True, agents_venv=True),
+        Scenario("f", "bench._duragent", temporal=True),
+        Scenario("f-auto", "bench._duragent", temporal=True),
+        Scenario("f-fast", "bench._duragent", temporal=True),
+    )
+}
+DEFAULT = ("a", "b", "c", "d", "floor", "e", "e-local", "f", "f-fast")
+QUICK = ("a", "c", "d", "floor", "f", "f-fast")
+"""``--quick``: the smoke CI runs. No (b)/(e): their virtualenv is an install, not seconds."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    turns: int
+    runs: int
+    warmup: int
+    concurrency: list[int]
+    tuned: bool
+    model_ms: float = 0.0
+    tool_ms: float = 0.0
+    timeout_s: float = 1800.0
+
+
+class ScenarioFailed(RuntimeError):
+    """A scenario's child process failed; the message carries the end of its output."""
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # The agents SDK would post its traces to OpenAI; off, as duragent's tracing is here.
+    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+    return env
+
+
+def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
+    """Run one scenario in a fresh child (and a fresh dev server if it uses Temporal)."""
+    python = str(_venv.ensure()) if scenario.agents_venv else sys.executable
+    server_cm = BenchServer(tuned=options.tuned) if scenario.temporal else nullcontext()
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder, server_cm as server:
+        out = Path(folder) / "result.json"
+        cmd = [
+            python, "-m", scenario.module, scenario.name,
+            "--turns", str(options.turns), "--runs", str(options.runs),
+            "--warmup", str(options.warmup),
+            "--concurrency", ",".join(str(c) for c in options.concurrency),
+            "--model-ms", str(options.model_ms), "--tool-ms", str(options.tool_ms),
+            "--out", str(out),
+        ]  # fmt: skip
+        if server is not None:
+            cmd += ["--address", server.address, "--server-pid", str(server.pid)]
+        started = time.monotonic()
+        proc = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=options.timeout_s,
+        )
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stdout + proc.stderr)[-3000:]
+            raise ScenarioFailed(f"scenario {scenario.name} exited {proc.returncode}:\n{tail}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        result["wall_s"] = round(time.monotonic() - started, 1)
+        if server is not None:
+            result["server"] = {
+                "mode": server.label,
+                "peak_rss_mb": round(peak_rss_mb(server.pid), 1),
+            }
+    return result
