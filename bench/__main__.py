@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, from {', '.join(SCENARIOS)} (default {','.join(DEFAULT)})",
     )
     parser.add_argument("--stock", action="store_true", help="the stock dev server, not tuned")
+    parser.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="duragent's tracing and metrics off (on by default, as the issue's targets say)",
+    )
     parser.add_argument("--model-ms", type=float, default=0.0, help="fake model latency")
     parser.add_argument("--tool-ms", type=float, default=0.0, help="fake tool latency")
     parser.add_argument(
@@ -105,6 +110,7 @@ def _meta(args: argparse.Namespace, options: RunOptions, names: list[str]) -> di
         "concurrency": options.concurrency,
         "model_ms": options.model_ms,
         "tool_ms": options.tool_ms,
+        "duragent_telemetry": options.telemetry,
         "scenarios": names,
     }
     if any(SCENARIOS[n].agents_venv for n in names):
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         tuned=not args.stock,
         model_ms=args.model_ms,
         tool_ms=args.tool_ms,
+        telemetry=not args.no_telemetry,
     )
     curves = [
         c
@@ -190,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "tool time) / turns; worker = the scenario's process (worker and client)\n"
     )
     print(_report.table(results, high))
+    notes = [f"- ({n}) {note}" for n, r in results.items() for note in r.get("notes", [])]
+    if notes:
+        print("\n" + "\n".join(notes))
     if ratio_rows:
         print("\n" + _report.ratio_table(ratio_rows, high))
     if target_rows:

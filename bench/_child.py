@@ -30,6 +30,8 @@ class ChildArgs:
     model_ms: float
     tool_ms: float
     out: Path
+    telemetry: bool = False
+    """duragent's tracing and metrics (the other scenarios have no such switch)."""
 
 
 Builder = Callable[[ChildArgs], Awaitable[ScenarioResult]]
@@ -47,6 +49,7 @@ def parse(argv: list[str] | None = None) -> ChildArgs:
     parser.add_argument("--model-ms", type=float, default=0.0)
     parser.add_argument("--tool-ms", type=float, default=0.0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--telemetry", action="store_true")
     ns = parser.parse_args(argv)
     return ChildArgs(
         scenario=ns.scenario,
@@ -59,6 +62,7 @@ def parse(argv: list[str] | None = None) -> ChildArgs:
         model_ms=ns.model_ms,
         tool_ms=ns.tool_ms,
         out=ns.out,
+        telemetry=ns.telemetry,
     )
 
 

@@ -11,13 +11,20 @@ The agent is a T-turn scripted agent (``Agent(script=[...])``): on the user's me
 the tool, on each tool result but the last it calls it again, then it answers. Governance is on
 as in production: a guardrail policy checked at every stage (input, each tool call, output,
 none of which fires on this workload), the audit log in SQLite, the transcript store, specs
-resolved and recorded with their hashes. Tracing and metrics are off unless ``--telemetry``.
+resolved and recorded with their hashes. Tracing and metrics are on too, as the issue's targets
+ask (``--no-telemetry`` turns them off): spans batched over OTLP/HTTP to a local receiver that
+discards them, and a Prometheus /metrics port, as a production worker runs (bench.telemetry
+measures what they cost on their own).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -31,7 +38,8 @@ from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
-from workers import build_worker, connect
+from workers import build_worker, connect, start_telemetry
+from workers._telemetry import Telemetry
 
 LABELS = {
     "f": "duragent AgentRun, regular activities",
@@ -106,6 +114,32 @@ class TimedScripted(ScriptedProvider):
         return response
 
 
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that accepts spans and keeps none."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+async def _telemetry(home: Path) -> tuple[Settings, Telemetry]:
+    """Settings and started telemetry: OTLP spans to a local sink, metrics on a free port."""
+    from bench._server import free_port
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
+    settings = Settings.from_env({}, home=home, metrics_port=free_port(), traces_exporter="otlp")
+    telemetry = start_telemetry(settings)
+    await telemetry.start()
+    return settings, telemetry
+
+
 async def agent_run(args: ChildArgs) -> ScenarioResult:
     assert args.address, "the Temporal scenarios need --address"
     from duragent import logging as dlog
@@ -116,10 +150,18 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
     app = make_app(args.turns, args.scenario, fake)
     result = ScenarioResult(scenario=args.scenario, label=LABELS[args.scenario], turns=args.turns)
     result.notes.append(f"{len(POLICY)} guardrail rules, audit log and transcript store on")
+    result.notes.append(
+        "tracing (OTLP) and metrics (/metrics) on" if args.telemetry else "telemetry off"
+    )
     with TemporaryDirectory(prefix="bench-duragent-") as folder:
         home = Path(folder)
-        settings = Settings.from_env({}, home=home, address=args.address)
-        client = await connect(settings)
+        telemetry = None
+        if args.telemetry:
+            settings, telemetry = await _telemetry(home)
+        else:
+            settings = Settings.from_env({}, home=home)
+        settings = replace(settings, address=args.address)
+        client = await connect(settings, telemetry)
         queue = f"bench-{args.scenario}-{uuid.uuid4().hex[:8]}"
 
         async def run_one(_: int) -> None:
@@ -153,6 +195,8 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
                 )
                 await handle.result()
                 result.history = await history_figures(handle)
+        if telemetry is not None:
+            await telemetry.shutdown()
     return result
 
 

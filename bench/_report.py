@@ -107,9 +107,17 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | No
         row: dict[str, float | None] = {}
         for metric in RATIO_METRICS:
             x, y = a[metric], b[metric]
-            row[metric] = round(x / y, 3) if x is not None and y else None
+            row[metric] = float(f"{x / y:.4g}") if x is not None and y else None
         out[f"{num}/{den}"] = row
     return out
+
+
+def _times(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    if ratio >= 100:
+        return f"{ratio:,.0f}x"
+    return f"{ratio:.2f}x" if ratio >= 0.01 else f"{ratio:.2g}x"
 
 
 def ratio_table(rows: dict[str, dict[str, float | None]], high: int) -> str:
@@ -118,7 +126,7 @@ def ratio_table(rows: dict[str, dict[str, float | None]], high: int) -> str:
         "|---|---|---|---|---|---|",
     ]
     for pair, row in rows.items():
-        cells = " | ".join("-" if row[m] is None else f"{row[m]:.2f}x" for m in RATIO_METRICS)
+        cells = " | ".join(_times(row[m]) for m in RATIO_METRICS)
         lines.append(f"| ({pair.replace('/', ')/(')}) | {cells} |")
     return "\n".join(lines)
 
@@ -147,6 +155,6 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def target_lines(rows: list[dict[str, Any]]) -> str:
     lines = []
     for row in rows:
-        got = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        got = _times(row["ratio"])
         lines.append(f"- {row['status']}: {row['target']} (measured {got})")
     return "\n".join(lines)
