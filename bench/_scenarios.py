@@ -18,6 +18,7 @@ from bench._measure import peak_rss_mb
 from bench._server import BenchServer
 
 ROOT = Path(__file__).resolve().parent.parent
+PYCACHE = Path(__file__).resolve().parent / ".pycache"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ def child_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # The agents SDK would post its traces to OpenAI; off, as duragent's tracing is here.
     env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+    # Bytecode cached, as a deployed worker has it. The workflow sandbox imports the workflow's
+    # modules afresh for every run: with PYTHONDONTWRITEBYTECODE=1 (set on the development
+    # machines) and no current .pyc beside the sources, each run compiled them from source,
+    # about 20 ms of worker CPU per duragent run. The cache lives under bench/, not the tree.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
 
 
