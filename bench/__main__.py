@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _meta(args: argparse.Namespace, options: RunOptions, names: list[str]) -> dict[str, Any]:
+def _meta(options: RunOptions, names: list[str], curves: list[str]) -> dict[str, Any]:
     def git(*cmd: str) -> str:
         proc = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True)
         return proc.stdout.strip()
@@ -113,7 +113,7 @@ def _meta(args: argparse.Namespace, options: RunOptions, names: list[str]) -> di
         "duragent_telemetry": options.telemetry,
         "scenarios": names,
     }
-    if any(SCENARIOS[n].agents_venv for n in names):
+    if any(SCENARIOS[n].agents_venv for n in names) or "history" in curves:
         meta["openai_agents_venv"] = _venv.installed_versions()
     return meta
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     out_path = args.json or RESULTS / ("quick.json" if quick else "latest.json")
 
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     for name in names:
@@ -171,13 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     ratio_rows = _report.ratios(results)
     target_rows = _report.targets(results) if options.concurrency == [1, 16] or quick else []
     report = {
-        "meta": _meta(args, options, names),
+        "meta": _meta(options, names, curves),
         "scenarios": results,
         "failures": failures,
         "ratios": ratio_rows,
         "targets": target_rows,
         "curves": curve_results,
         "wall_s": round(time.monotonic() - started, 1),
+        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{options.turns} turns per run; {options.runs} measured runs per phase after "
         f"{options.warmup} warm-ups; concurrency {','.join(map(str, options.concurrency))}; "
-        f"{server}, in memory, a fresh one per scenario; {os.cpu_count()} CPUs"
+        f"{server}, in memory, a fresh one per scenario; {os.cpu_count()} CPUs, 1-minute load "
+        f"{report['load_avg_1m'][0]} at the start, {report['load_avg_1m'][1]} at the end"
     )
     print(
         f"p50/p99/overhead at C=1; CPU per run at C={high}; overhead per turn = (p50 - model and "

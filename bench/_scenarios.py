@@ -101,7 +101,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
             cmd.append("--telemetry")
         if server is not None:
             cmd += ["--address", server.address, "--server-pid", str(server.pid)]
-        started = time.monotonic()
+        started, load_before = time.monotonic(), os.getloadavg()[0]
         proc = subprocess.run(
             cmd,
             cwd=ROOT,
@@ -120,6 +120,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
             first = (proc.stderr.strip().splitlines() or ["no output"])[0]
             result["notes"].append(f"the process exited {proc.returncode} after writing: {first}")
         result["wall_s"] = round(time.monotonic() - started, 1)
+        # Other work on the machine skews every figure: keep the 1-minute load with them.
+        result["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         if server is not None:
             result["server"] = {
                 "mode": server.label,
