@@ -20,6 +20,8 @@ from pathlib import Path
 from duragent._names import SEARCH_ATTRIBUTES
 from workers._devserver import TUNING, temporal_binary
 
+__all__ = ["TUNING", "BenchServer", "free_port"]
+
 _SA_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
 
 
