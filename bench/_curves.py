@@ -105,17 +105,18 @@ def describe(curve: str, figures: dict[str, Any]) -> str:
         return f"Paused runs (N = {', '.join(map(str, figures['counts']))}): {figures['status']}."
     lines = ["History per run against turns (10 KB tool outputs, one run each):", ""]
     lines += [
-        "| system | turns | events | history bytes | executions | wall ms |",
-        "|---|---|---|---|---|---|",
+        "| system | turns | events | history bytes | largest event | executions | wall ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for system, data in figures.items():
         if data["status"] != "measured":
-            lines.append(f"| ({system}) | {data['status']} | | | | |")
+            lines.append(f"| ({system}) | {data['status']} | | | | | |")
             continue
         for p in data["points"]:
             lines.append(
-                f"| ({system}) | {p['turns']} | {p['events']} | {p['bytes']:,} | {p['executions']} "
+                f"| ({system}) | {p['turns']} | {p['events']} | {p['bytes']:,} "
+                f"| {p.get('largest_event', 0):,} | {p['executions']} "
                 f"| {p['wall_ms']:,.0f} |"
             )
         at_100 = next((p["bytes"] for p in data["points"] if p["turns"] == 100), None)

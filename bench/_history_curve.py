@@ -4,6 +4,8 @@ Issue 7's first scaling curve: T = 1, 10, 50, 100, 200 turns with 10 KB messages
 output is 10 KB), one run per T, regular activities. History should grow linearly with T (a
 model call carries a transcript reference and the new messages only); the target is a 100-call
 run under 3 MB. A run that continued as new is counted over its whole chain of executions.
+Payloads over 256 KiB (the run's result, past about 100 turns) go to external storage and
+count here only as their reference.
 """
 
 from __future__ import annotations
@@ -57,17 +59,18 @@ def make_app(turns: int, message_bytes: int) -> App:
 
 async def chain_figures(client: Client, workflow_id: str, run_id: str | None) -> dict[str, int]:
     """Events and bytes over every execution of a run (continue-as-new starts a new one)."""
-    events = size = executions = 0
+    events = size = executions = largest = 0
     while run_id is not None:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         events += len(history.events)
         size += sum(event.ByteSize() for event in history.events)
+        largest = max([largest, *(event.ByteSize() for event in history.events)])
         executions += 1
         last = history.events[-1]
         run_id = None
         if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return {"events": events, "bytes": size, "executions": executions}
+    return {"events": events, "bytes": size, "executions": executions, "largest_event": largest}
 
 
 async def curve(address: str, turns_list: list[int], message_bytes: int) -> list[dict[str, Any]]:
