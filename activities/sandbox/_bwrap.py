@@ -109,7 +109,10 @@ class BwrapBackend(Backend):
         args += [
             "--proc", "/proc",
             "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp",
+            # tmpfs pages are host memory no rlimit counts: size them.
+            "--perms", "1777", "--size", str(launch.policy.memory_mb << 20), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(min(64, launch.policy.memory_mb) << 20),
+            "--tmpfs", "/dev/shm",
             "--bind", str(launch.workdir), INSIDE,
             "--chdir", INSIDE,
             "--",

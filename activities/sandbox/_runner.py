@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import json
 import mimetypes
 import os
+import random
 import shutil
 import signal
 import stat
@@ -35,7 +37,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from duragent._sandbox import (
     Artifact,
@@ -108,7 +109,6 @@ class Backend:
 
     def __init__(self, *, root: Path | None = None) -> None:
         self._root = root
-        self._next_uid = 0
 
     def available(self) -> str | None:
         """``None`` when this backend can run jobs here, else why not."""
@@ -129,7 +129,8 @@ class Backend:
         self.check(job)
         asked = time.time_ns()
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=self._root))
-        uid = self._job_uid() if self.drops_uid else None
+        lease = _UidLease.take() if self.drops_uid and os.geteuid() == 0 else None
+        uid = lease.uid if lease is not None else None
         owner = self.workdir_owner if self.workdir_owner is not None else uid
         launch: Launch | None = None
         try:
@@ -146,6 +147,10 @@ class Backend:
             command = [*limits, *self.wrap(launch)]
             popen_uid = None if self.drops_in_sandbox else uid
             outcome = await _execute(command, launch, popen_uid, self.exit_offset)
+            # Nothing of the job may run while its files are read (a process swapping a
+            # directory for a symlink, say): the session died with it, strays die here.
+            if uid is not None:
+                _kill_uid(uid)
             artifacts, too_many = _collect(workdir, job.collect, policy.artifact_bytes)
             violation = outcome.violation or too_many
             marker = workdir / STARTED
@@ -164,6 +169,8 @@ class Backend:
         finally:
             if uid is not None:
                 _kill_uid(uid)
+            if lease is not None:
+                lease.release()
             if launch is not None:
                 for fd in launch.pass_fds:
                     os.close(fd)
@@ -172,13 +179,6 @@ class Backend:
 
     async def cleanup(self, launch: Launch) -> None:
         """Release what the backend holds for a finished job (a container, say)."""
-
-    def _job_uid(self) -> int | None:
-        if os.geteuid() != 0:
-            return None
-        uid = UID_BASE + self._next_uid % UID_POOL
-        self._next_uid += 1
-        return uid
 
     @staticmethod
     def _prepare(workdir: Path, job: SandboxJob, uid: int | None) -> None:
@@ -196,6 +196,34 @@ class Backend:
                 os.chown(path, uid, uid, follow_symlinks=False)
         # Owner-only, but traversable: bwrap, root without capabilities, must enter it.
         workdir.chmod(0o711)
+
+
+class _UidLease:
+    """A job uid no other job on this host holds: a lock file per uid, so two sandbox workers
+    on one host (or two backends in one process) never share one, nor its process budget."""
+
+    LOCKS = Path(tempfile.gettempdir()) / "duragent-sandbox-uids"
+
+    def __init__(self, uid: int, fd: int) -> None:
+        self.uid, self._fd = uid, fd
+
+    @classmethod
+    def take(cls) -> _UidLease:
+        cls.LOCKS.mkdir(mode=0o700, exist_ok=True)
+        start = random.randrange(UID_POOL)
+        for step in range(UID_POOL):
+            uid = UID_BASE + (start + step) % UID_POOL
+            fd = os.open(cls.LOCKS / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return cls(uid, fd)
+        raise SandboxUnavailable(f"all {UID_POOL} sandbox uids are in use on this host")
+
+    def release(self) -> None:
+        os.close(self._fd)  # closing drops the lock
 
 
 def _prlimit(policy: SandboxPolicy, uid: int | None) -> list[str]:
@@ -264,18 +292,26 @@ async def _execute(
     assert process.stdout is not None and process.stderr is not None
     readers = asyncio.gather(read(process.stdout, "stdout"), read(process.stderr, "stderr"))
     try:
-        await asyncio.wait_for(asyncio.shield(process.wait()), timeout=policy.wall_s)
-    except TimeoutError:
-        kill(Violation(limit="wall_time", detail=f"still running after {policy.wall_s:g} s"))
+        # The main process's exit, not the pipes' closing: a stray that escaped the session
+        # and holds stdout open must not stretch the job past its wall clock.
+        if not await _exited(process.pid, policy.wall_s):
+            kill(Violation(limit="wall_time", detail=f"still running after {policy.wall_s:g} s"))
     except asyncio.CancelledError:
         kill(Violation(limit="wall_time", detail="cancelled"))
         raise
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # nothing of the job outlives it
+        if launch.uid is not None:
+            _kill_uid(launch.uid)
+    try:
+        out, err = await asyncio.wait_for(readers, timeout=2)
+    except TimeoutError:  # a stray we could not reach holds the pipes (a non-root worker)
+        transport = process._transport  # type: ignore[attr-defined]
+        transport.close()
+        out, err = b"", b"(output lost: a process that left the job kept its pipes open)"
     code = await process.wait()
     ended = time.time_ns()
-    out, err = await readers
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
     violation = killed[0] if killed else _limit_hit(code, exit_offset, stderr, policy)
     if killed and killed[0].limit == "wall_time" and _forking_failed(stderr):
@@ -288,6 +324,30 @@ async def _execute(
     return _Outcome(exit_code, stdout, stderr, ended, violation)
 
 
+async def _exited(pid: int, within_s: float) -> bool:
+    """Whether process ``pid`` ended within ``within_s`` seconds (watched through a pidfd)."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    ended: asyncio.Future[bool] = loop.create_future()
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(True)
+
+    loop.add_reader(fd, readable)
+    try:
+        await asyncio.wait_for(ended, timeout=within_s)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
 def _limit_hit(code: int, offset: int, stderr: str, policy: SandboxPolicy) -> Violation | None:
     signum = -code if code < 0 else (code - offset if offset and code > offset else 0)
     if signum == signal.SIGXCPU or (signum == signal.SIGKILL and "CPU" in stderr):
@@ -298,7 +358,7 @@ def _limit_hit(code: int, offset: int, stderr: str, policy: SandboxPolicy) -> Vi
         return Violation(limit="file_size", detail=f"wrote a file over {policy.file_bytes} bytes")
     if code != 0 and ("MemoryError" in stderr or "Cannot allocate memory" in stderr):
         return Violation(limit="memory", detail=f"needed more than {policy.memory_mb} MB")
-    if code != 0 and _forking_failed(stderr):
+    if _forking_failed(stderr):
         return Violation(limit="processes", detail=f"tried more than {policy.processes} processes")
     if signum == signal.SIGKILL:
         return Violation(limit="memory", detail="killed by the kernel (out of memory)")
@@ -306,32 +366,43 @@ def _limit_hit(code: int, offset: int, stderr: str, policy: SandboxPolicy) -> Vi
 
 
 def _forking_failed(stderr: str) -> bool:
-    return "Resource temporarily unavailable" in stderr or "can't fork" in stderr
+    return any(
+        sign in stderr
+        for sign in ("Resource temporarily unavailable", "can't fork", "Cannot fork", "fork: retry")
+    )
 
 
 def _collect(
     workdir: Path, patterns: Sequence[str], budget: int
 ) -> tuple[list[Artifact], Violation | None]:
-    """Regular files under ``workdir`` matching ``patterns``, never following a link."""
+    """Regular files under ``workdir`` matching ``patterns``.
+
+    Walked through directory descriptors and opened relative to them with ``O_NOFOLLOW``: a
+    symbolic link is never followed, whether it was there from the start or swapped in for a
+    directory while the walk ran, so nothing outside the work directory is ever read.
+    """
     artifacts: list[Artifact] = []
     spent, skipped = 0, 0
-    root = workdir.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(workdir, follow_symlinks=False):
+        dirnames.sort()
         for filename in sorted(filenames):
-            path = Path(dirpath) / filename
-            name = str(path.relative_to(root))
+            name = os.path.relpath(os.path.join(dirpath, filename), workdir)
             if not any(fnmatch.fnmatch(name, p) for p in patterns):
                 continue
-            info = path.lstat()
-            if not stat.S_ISREG(info.st_mode):
-                continue  # a symlink (to /etc/shadow, say) or a device: never read
-            data: bytes | None = None
-            if spent + info.st_size <= budget:
-                with _open_nofollow(path) as handle:
+            try:
+                fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:
+                continue  # a symlink (to /etc/shadow, say), or gone
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    continue  # a device or a pipe: never read
+                data: bytes | None = None
+                if spent + info.st_size <= budget:
                     data = handle.read(budget - spent + 1)[: budget - spent]
-                spent += len(data)
-            else:
-                skipped += 1
+                    spent += len(data)
+                else:
+                    skipped += 1
             artifacts.append(
                 Artifact(
                     name=name,
@@ -341,7 +412,6 @@ def _collect(
                     data_b64=base64.b64encode(data).decode() if data is not None else None,
                 )
             )
-        dirnames.sort()
     violation = (
         Violation(limit="artifacts", detail=f"{skipped} files over the {budget}-byte budget")
         if skipped
@@ -350,16 +420,17 @@ def _collect(
     return artifacts, violation
 
 
-def _open_nofollow(path: Path) -> BinaryIO:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    return os.fdopen(fd, "rb")
-
-
 def _kill_uid(uid: int) -> None:
-    """Anything still running as the job's uid (a process that left its session) dies."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                os.kill(int(entry), signal.SIGKILL)
+    """Kill every process running as the job's uid, until none is left (a stray may fork
+    while the scan runs; the process limit bounds how often)."""
+    for _ in range(100):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    os.kill(int(entry), signal.SIGKILL)
+                    found = True
+        if not found:
+            return

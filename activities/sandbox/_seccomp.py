@@ -5,7 +5,8 @@ When the worker is root, bwrap builds the sandbox privileged and the job drops t
 is not available then. An unprivileged job could still create a user namespace and be "root"
 in it: no power over the host, but the kernel's largest attack surface. This filter refuses
 ``unshare``/``clone`` with ``CLONE_NEWUSER`` (EPERM) and ``clone3`` (ENOSYS, so the C library
-falls back to ``clone``, whose flags a filter can read), and refuses every syscall made
+falls back to ``clone``, whose flags a filter can read), refuses ``memfd_create`` (ENOSYS:
+anonymous files hold host memory that no rlimit counts), and refuses every syscall made
 through another ABI (32-bit or x32 entry points a filter written for x86-64 would not see).
 
 Classic BPF, built by hand: the kernel's ``struct sock_filter`` is 8 bytes (u16 code, u8 jt,
@@ -20,9 +21,9 @@ import platform
 import struct
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-_NR = {  # unshare, clone, clone3
-    "x86_64": (272, 56, 435),
-    "aarch64": (97, 220, 435),
+_NR = {  # unshare, clone, clone3, memfd_create
+    "x86_64": (272, 56, 435, 319),
+    "aarch64": (97, 220, 435, 279),
 }
 CLONE_NEWUSER = 0x10000000
 _X32_BIT = 0x40000000
@@ -46,7 +47,7 @@ def program() -> bytes | None:
     machine = platform.machine()
     if machine not in _AUDIT_ARCH:
         return None
-    unshare, clone, clone3 = _NR[machine]
+    unshare, clone, clone3, memfd = _NR[machine]
     eperm = SECCOMP_RET_ERRNO | errno.EPERM
     enosys = SECCOMP_RET_ERRNO | errno.ENOSYS
     x86 = machine == "x86_64"
@@ -57,15 +58,16 @@ def program() -> bytes | None:
         _insn(_LD_W_ABS, 0, 0, 0),  # 3: nr
         _insn(_JGE_K, 0, 1, _X32_BIT if x86 else 0xFFFFFFFF),  # 4: x32 → 5, else → 6
         _insn(_RET_K, 0, 0, eperm),  # 5
-        _insn(_JEQ_K, 3, 0, unshare),  # 6: → 10
-        _insn(_JEQ_K, 2, 0, clone),  # 7: → 10
-        _insn(_JEQ_K, 5, 0, clone3),  # 8: → 14
-        _insn(_RET_K, 0, 0, SECCOMP_RET_ALLOW),  # 9
-        _insn(_LD_W_ABS, 0, 0, 16),  # 10: args[0], low 32 bits (flags)
-        _insn(_JSET_K, 0, 1, CLONE_NEWUSER),  # 11: new user ns → 12, else → 13
-        _insn(_RET_K, 0, 0, eperm),  # 12
-        _insn(_RET_K, 0, 0, SECCOMP_RET_ALLOW),  # 13
-        _insn(_RET_K, 0, 0, enosys),  # 14: clone3 → fall back to clone
+        _insn(_JEQ_K, 4, 0, unshare),  # 6: → 11
+        _insn(_JEQ_K, 3, 0, clone),  # 7: → 11
+        _insn(_JEQ_K, 6, 0, clone3),  # 8: → 15
+        _insn(_JEQ_K, 5, 0, memfd),  # 9: → 15... memory no rlimit would count
+        _insn(_RET_K, 0, 0, SECCOMP_RET_ALLOW),  # 10
+        _insn(_LD_W_ABS, 0, 0, 16),  # 11: args[0], low 32 bits (flags)
+        _insn(_JSET_K, 0, 1, CLONE_NEWUSER),  # 12: new user ns → 13, else → 14
+        _insn(_RET_K, 0, 0, eperm),  # 13
+        _insn(_RET_K, 0, 0, SECCOMP_RET_ALLOW),  # 14
+        _insn(_RET_K, 0, 0, enosys),  # 15: clone3 → libc falls back to clone; memfd refused
     ]
     return b"".join(code)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -205,7 +206,7 @@ async def demo(
     ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
 ) -> None:
     """Start the dev server and a worker, run the app's demo scenarios, print results and links."""
-    from duragent.cli._demo import run_scenarios
+    from duragent.cli._demo import run_scenarios, scenarios_of
     from workers._devserver import port_open
 
     s = settings(None, None)
@@ -233,6 +234,8 @@ async def demo(
         console.print(
             "\n[bold]Still serving[/] — try another run in a second terminal, then Ctrl-C here to stop:"
         )
-        console.print('  .venv/bin/duragent run support "My app crashes on login" --follow')
+        agent, inputs = scenarios_of(app)
+        hint = inputs[-1] if inputs else "Hello!"
+        console.print(f"  .venv/bin/duragent run {agent} {shlex.quote(hint)} --follow")
         await stop.wait()
         console.print("stopping…")
