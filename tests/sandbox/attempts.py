@@ -413,7 +413,8 @@ ATTEMPTS = [
             line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines()
             if ":\\t" in line
         )
-        held = {k: status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapAmb") if int(status[k], 16)}
+        sets = ("CapInh", "CapPrm", "CapEff", "CapAmb")
+        held = {k: status[k] for k in sets if int(status[k], 16)}
         if held:
             escaped(f"holds capabilities {held}")
         if status["NoNewPrivs"].strip() != "1":

@@ -64,6 +64,18 @@ def jobs_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def root_only_secret() -> Iterator[tuple[Path, str]]:
+    """A file only root can read (0600 in a 0700 folder): the worker could, no job may."""
+    folder = Path(tempfile.mkdtemp(prefix="duragent-secret-"))
+    secret = "sk-root-only-" + folder.name
+    (folder / "f").write_text(secret)
+    (folder / "f").chmod(0o600)
+    folder.chmod(0o700)
+    yield folder, secret
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(params=STRONG)
 def strong(request: pytest.FixtureRequest, jobs_root: Path) -> Backend:
     """Each backend that claims strong isolation."""
@@ -129,33 +141,43 @@ def _python_prefixes() -> list[str]:
     return sorted(found)
 
 
-def job_processes() -> list[str]:
-    """Live processes running as a job uid (only a root worker gives jobs their own uids)."""
+def job_processes(since: float = 0.0) -> dict[int, list[str]]:
+    """Live processes running as a job uid, by uid, started after ``since`` (seconds since
+    boot). Only a root worker gives jobs uids of their own; otherwise this is empty."""
     if os.geteuid() != 0:
-        return []
-    found = []
+        return {}
+    found: dict[int, list[str]] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
+            started = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        except (OSError, IndexError, ValueError):
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        uids = [int(u) for u in fields.get("Uid", "0").split()]
-        if fields.get("State", "").startswith("Z"):
-            continue  # dead, waiting for its parent to reap it
-        if any(UID_BASE <= uid < UID_BASE + UID_POOL for uid in uids):
-            found.append(f"{entry} uid={uids[0]} {fields.get('Name', '').strip()}")
+        uid = int(fields.get("Uid", "0").split()[0])
+        if fields.get("State", "").startswith("Z") or started / ticks < since:
+            continue  # dead and waiting to be reaped, or older than the test
+        if UID_BASE <= uid < UID_BASE + UID_POOL:
+            found.setdefault(uid, []).append(f"{entry} {fields.get('Name', '').strip()}")
     return found
+
+
+def _uptime() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
 
 
 @pytest.fixture(autouse=True)
 def _nothing_outlives_the_job() -> Iterator[None]:
-    """After every test: no process left running as a job's uid (a fork bomb's, say)."""
+    """After every test: no process started during it still runs as a job uid (a fork bomb's,
+    say). Another sandbox worker busy on this host at the same time could trip it: CI has none.
+    """
+    began = _uptime() - 1
     yield
     deadline = time.monotonic() + 2.0
-    while (left := job_processes()) and time.monotonic() < deadline:
+    while (left := job_processes(began)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"job processes outlived their job: {left}"
 

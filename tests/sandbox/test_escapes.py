@@ -1,6 +1,6 @@
 """The escape battery: every attempt in ``attempts.ATTEMPTS``, and a few that need the host's
-help, run against each strong backend must be contained; the resource limits must hold on
-every backend, the weak one included, which must say it is weak.
+help, run against each strong backend must be contained; artifact collection must bring back
+nothing of the host's on any backend. Resource limits are in ``test_limits``.
 
 Run as root (as sandbox workers are deployed), jobs get uids of their own, and after every
 test no process may still run as one (``conftest``).
@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -27,7 +26,7 @@ from activities.sandbox import Backend
 from activities.sandbox._runner import UID_BASE, UID_POOL
 from duragent._sandbox import SandboxJob, SandboxPolicy, SandboxResult
 from tests.sandbox.attempts import ATTEMPTS, Attempt, Host, program
-from tests.sandbox.conftest import dump, job_processes, open_or_skip
+from tests.sandbox.conftest import dump
 
 QUICK = SandboxPolicy(wall_s=10, cpu_s=5)
 
@@ -174,122 +173,41 @@ async def test_each_job_runs_as_an_unprivileged_uid_of_its_own(strong: Backend) 
         assert uids[0] != uids[1], "two jobs of one worker shared a uid"
 
 
-# -- resource limits: every backend -------------------------------------------------------
-
-FORK_BOMB = """
-import os, sys, time
-warned = False
-while True:
-    try:
-        os.fork()
-    except BlockingIOError as error:
-        if not warned:
-            print("fork:", error, file=sys.stderr, flush=True)
-            warned = True
-        time.sleep(0.05)
+SWAPPER = """
+import json, os, time
+target = json.load(open("input.json"))["target"]
+for k in range(8):
+    os.makedirs(f"out/real{k}")
+    open(f"out/real{k}/f", "w").write("decoy")
+    os.symlink(target, f"out/link{k}")
+if os.fork() == 0:  # a grandchild in its own session, stdio closed: outlives the job's group
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if os.fork():
+        os._exit(0)
+    end = time.time() + 3
+    while time.time() < end:  # out/d<k>: a real directory, then a symlink to the host's
+        for k in range(8):
+            os.rename(f"out/real{k}", f"out/d{k}"); os.rename(f"out/d{k}", f"out/real{k}")
+            os.rename(f"out/link{k}", f"out/d{k}"); os.rename(f"out/d{k}", f"out/link{k}")
+    os._exit(0)
+time.sleep(0.02)
 """
 
 
-async def run_timed(
-    backend: Backend, command: list[str], **limits: Any
-) -> tuple[SandboxResult, float]:
-    started = time.monotonic()
-    result = await backend.run(SandboxJob(command=command), SandboxPolicy(**limits))
-    assert (result.backend, result.isolation) == (backend.name, backend.isolation)
-    return result, time.monotonic() - started
-
-
-async def test_a_fork_bomb_stops_at_the_process_limit(any_backend: Backend) -> None:
-    counted = os.geteuid() == 0 and any_backend.drops_uid
-    job = asyncio.create_task(
-        run_timed(any_backend, ["python3", "-c", FORK_BOMB], processes=16, wall_s=3)
-    )
-    most = 0
-    while not job.done():
-        most = max(most, len(job_processes()) if counted else 0)
-        await asyncio.sleep(0.05)
-    result, took = await job
-
-    assert result.violation is not None, dump(result)
-    assert result.violation.limit in ("processes", "wall_time")
-    assert took < 3 + 2
-    assert most <= 16 + 3, f"{most} job processes at once"  # + the backend's supervisors
-
-
-async def test_a_classic_fork_bomb_leaves_nothing_behind(any_backend: Backend) -> None:
-    result, took = await run_timed(
-        any_backend, ["bash", "-c", ":(){ :|:& };:"], processes=16, wall_s=3
-    )
-
-    assert "Resource temporarily unavailable" in result.stderr, dump(result)  # it hit the limit
-    assert took < 3 + 2  # and nothing of it is left (conftest)
-
-
-async def test_a_memory_bomb_stops_at_the_memory_limit(any_backend: Backend) -> None:
-    result, _ = await run_timed(
-        any_backend, ["python3", "-c", "bytearray(10 * 1024**3)"], memory_mb=256
-    )
-
-    assert result.violation is not None and result.violation.limit == "memory", dump(result)
-
-
-async def test_a_cpu_spin_stops_at_the_cpu_limit(any_backend: Backend) -> None:
-    result, took = await run_timed(
-        any_backend, ["sh", "-c", "while :; do :; done"], cpu_s=1, wall_s=10
-    )
-
-    assert result.violation is not None and result.violation.limit == "cpu_time", dump(result)
-    assert took < 6  # the CPU limit, not the 10 s wall clock, ended it
-
-
-async def test_huge_output_is_cut_at_the_output_limit(any_backend: Backend) -> None:
-    flood = ["sh", "-c", "head -c 200000000 /dev/zero | tr '\\0' x"]
-    result, took = await run_timed(any_backend, flood, output_bytes=65536)
-
-    assert result.violation is not None and result.violation.limit == "output_size", dump(result)
-    assert len(result.stdout) <= 65536
-    assert took < 5
-
-
-async def test_a_huge_file_stops_at_the_file_limit(any_backend: Backend) -> None:
-    fill = ["dd", "if=/dev/zero", "of=out/big", "bs=1M", "count=1024"]
-    result, _ = await run_timed(any_backend, fill, file_bytes=8 << 20, artifact_bytes=0)
-
-    assert result.violation is not None and result.violation.limit == "file_size", dump(result)
-    (big,) = result.artifacts
-    assert big.size <= 8 << 20, "the host's disk got more than the file limit"
-
-
-async def test_a_sleeper_stops_at_the_wall_clock(any_backend: Backend) -> None:
-    result, took = await run_timed(any_backend, ["sleep", "60"], wall_s=2)
-
-    assert result.violation is not None and result.violation.limit == "wall_time", dump(result)
-    assert took < 3.5
-
-
-async def test_an_orphan_holding_the_output_does_not_outlast_the_job(strong: Backend) -> None:
-    result, took = await run_timed(strong, ["sh", "-c", "setsid sleep 30 & echo started"], wall_s=2)
-
-    assert "started" in result.stdout, dump(result)
-    assert took < 2 + 2  # and no sleep is left (conftest)
-
-
-# -- the weak backend says what it is -----------------------------------------------------
-
-REACH_THE_HOST = """
-import json, socket
-port = json.load(open("input.json"))["port"]
-socket.create_connection(("127.0.0.1", port), timeout=2)
-print("connected to the host's port", port)
-"""
-
-
-async def test_the_subprocess_backend_is_weak_and_says_so(host: Host, jobs_root: Path) -> None:
-    weak = open_or_skip("subprocess", jobs_root)
-    job = SandboxJob(command=["python3", "-c", REACH_THE_HOST], data=host.data())
-
-    result = await weak.run(job, QUICK)
-
-    assert (result.backend, result.isolation) == ("subprocess", "weak")
-    # As its docs say: no isolation, only limits. A job reaches the host's services.
-    assert "connected to the host's port" in result.stdout, dump(result)
+async def test_a_directory_swapped_for_a_symlink_while_collecting_reads_nothing(
+    any_backend: Backend, root_only_secret: tuple[Path, str]
+) -> None:
+    # The worker collects artifacts as root. Were a stray of the job still swapping out/d<k>
+    # for a symlink to a root-only folder, a walk that follows links in any path component
+    # would read it (it did, 1 bwrap job in ~1,500, and raised FileNotFoundError in 1 in ~60:
+    # 80 runs catch the latter 3 times in 4). The runner must return a result every time.
+    folder, secret = root_only_secret
+    job = SandboxJob(command=["python3", "-c", SWAPPER], data={"target": str(folder)})
+    for run in range(80 if any_backend.name == "bwrap" else 30):
+        result = await any_backend.run(job, QUICK)
+        leaked = [a.name for a in result.artifacts if a.data_b64 and secret in a.content().decode()]
+        assert leaked == [], f"run {run}: the host's root-only file came back as {leaked}"
+        assert result.exit_code == 0, dump(result)
