@@ -56,12 +56,14 @@ async def measure(name: str, kind: str, runs: int) -> str:
 
 async def main(runs: int, backends: list[str]) -> None:
     who = "root: a uid per job" if os.geteuid() == 0 else "not root: the worker's uid"
+    load = os.getloadavg()[0]  # the machine may be shared: a figure under load is another one
     print(f"{runs} sequential jobs per row; {platform.node()}, {os.cpu_count()} CPUs, {who}")
     print("| backend | job | startup ms p50 | startup p99 | run ms p50 | wall ms p50 | wall p99 |")
     print("|---|---|---|---|---|---|---|")
     for name in backends:
         for kind in JOBS:
             print(await measure(name, kind, runs), flush=True)
+    print(f"1-minute load average: {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":
