@@ -65,6 +65,8 @@ _SAFE_ENV = {
     "OMP_NUM_THREADS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+OPEN_FILES = 256
+"""Open descriptors per job process."""
 UID_BASE = 200_000
 UID_POOL = 10_000
 
@@ -153,8 +155,7 @@ class Backend:
                 _kill_uid(uid)
             artifacts, too_many = _collect(workdir, job.collect, policy.artifact_bytes)
             violation = outcome.violation or too_many
-            marker = workdir / STARTED
-            started = marker.stat().st_mtime_ns if marker.exists() else outcome.ended_ns
+            started = _started_ns(workdir) or outcome.ended_ns
             return SandboxResult(
                 backend=self.name,
                 isolation=self.isolation,
@@ -226,6 +227,15 @@ class _UidLease:
         os.close(self._fd)  # closing drops the lock
 
 
+def _started_ns(workdir: Path) -> int | None:
+    """When the job's first instruction ran: its marker file's mtime (never a link's target)."""
+    try:
+        info = os.stat(workdir / STARTED, follow_symlinks=False)
+    except OSError:
+        return None
+    return info.st_mtime_ns if stat.S_ISREG(info.st_mode) else None
+
+
 def _prlimit(policy: SandboxPolicy, uid: int | None) -> list[str]:
     # The worker's own threads count against a shared uid: leave them room.
     own = 0 if uid is not None else len(os.listdir("/proc/self/task")) + 16
@@ -236,6 +246,8 @@ def _prlimit(policy: SandboxPolicy, uid: int | None) -> list[str]:
         f"--cpu={policy.cpu_s}:{policy.cpu_s + 1}",  # SIGXCPU first, SIGKILL a second later
         f"--nproc={policy.processes + own + 3}",  # + the backend's own supervisor processes
         f"--fsize={policy.file_bytes}",
+        # Each descriptor can pin a socket or pipe buffer of host memory no rlimit counts.
+        f"--nofile={OPEN_FILES}",
         "--core=0",
         "--",
     ]

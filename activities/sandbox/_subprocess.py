@@ -1,6 +1,6 @@
 """The ``subprocess`` backend: rlimits, a timeout and an unprivileged uid, and nothing else.
 
-Weak isolation, said so in every result: the job shares the host's network, filesystem (all the
+Weak isolation, said so in every result (no_new_privs is all it adds to the uid and limits): the job shares the host's network, filesystem (all the
 worker's user can read), process table and environment of the host (its own environment is
 cleared). For development machines without bubblewrap, and jobs whose policy only prefers
 isolation; a policy that requires it is refused.
@@ -33,7 +33,8 @@ class SubprocessBackend(Backend):
                 )
 
     def wrap(self, launch: Launch) -> list[str]:
-        return list(launch.argv)
+        # no_new_privs: a setuid binary (su, passwd) cannot hand the job root.
+        return ["/usr/bin/setpriv", "--no-new-privs", "--", *launch.argv]
 
 
 def _unreachable(executable: Path) -> Path | None:

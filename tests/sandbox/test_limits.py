@@ -201,3 +201,54 @@ async def test_the_subprocess_backend_is_weak_and_says_so(host: Host, jobs_root:
     assert (result.backend, result.isolation) == ("subprocess", "weak")
     # As its docs say: no isolation, only limits. A job reaches the host's services.
     assert "connected to the host's port" in result.stdout, dump(result)
+
+
+SYSV_SHM = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmdt.argtypes = [ctypes.c_void_p]
+held, chunk = 0, 128 << 20
+try:
+    for i in range(8):  # each segment attached (counted) only while it is filled
+        segment = libc.shmget(0, ctypes.c_size_t(chunk), 0o1000 | 0o600)  # IPC_PRIVATE, CREAT
+        if segment < 0:
+            raise OSError(ctypes.get_errno(), "shmget")
+        address = libc.shmat(segment, None, 0)
+        if address in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "shmat")
+        ctypes.memset(address, 1, chunk)
+        libc.shmdt(ctypes.c_void_p(address))
+        held += chunk >> 20
+finally:
+    print("held_mb", held)
+"""
+
+SOCKET_BUFFERS = """
+import socket
+held, pairs, block = 0, [], b"x" * 65536
+try:
+    for i in range(9000):  # more than RLIMIT_NOFILE allows: ~230 KB queued per pair
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        try:
+            while True:
+                held += a.send(block)
+        except BlockingIOError:
+            pass
+        pairs.append((a, b))
+finally:
+    print("held_mb", held >> 20)
+"""
+
+
+@pytest.mark.parametrize("source", [SYSV_SHM, SOCKET_BUFFERS], ids=["sysv_shm", "socket_buffers"])
+async def test_kernel_memory_counts_against_the_memory_limit(source: str, strong: Backend) -> None:
+    # Found by the battery: SysV shared memory segments outlive their attachment, and bytes
+    # queued in unix socket buffers are charged to no rlimit: a 256 MB job held 1 GB and
+    # 2 GB of host memory. Now shmget/msgget are refused (seccomp) and a job may hold 256
+    # descriptors, which bounds what its socket buffers can pin.
+    result = await strong.run(SandboxJob(python=source), SandboxPolicy(memory_mb=256, wall_s=20))
+
+    assert held_mb(result) <= 256, f"held {held_mb(result)} MB under 256: {dump(result)}"
