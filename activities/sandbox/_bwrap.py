@@ -102,10 +102,7 @@ class BwrapBackend(Backend):
         for path in _ETC:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
-        for prefix in _python_prefixes():
-            for parent in reversed(Path(prefix).parents[:-1]):
-                args += ["--perms", "0755", "--dir", str(parent)]  # not the host's 0700
-            args += ["--ro-bind", prefix, prefix]
+        # The private mounts first: a Python under /tmp (a virtualenv there) is bound on top.
         args += [
             "--proc", "/proc",
             "--dev", "/dev",
@@ -113,6 +110,13 @@ class BwrapBackend(Backend):
             "--perms", "1777", "--size", str(launch.policy.memory_mb << 20), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(min(64, launch.policy.memory_mb) << 20),
             "--tmpfs", "/dev/shm",
+        ]  # fmt: skip
+        for prefix in _python_prefixes():
+            for parent in reversed(Path(prefix).parents[:-1]):
+                if str(parent) not in ("/tmp", "/dev"):
+                    args += ["--perms", "0755", "--dir", str(parent)]  # not the host's 0700
+            args += ["--ro-bind", prefix, prefix]
+        args += [
             "--bind", str(launch.workdir), INSIDE,
             "--chdir", INSIDE,
             "--",
