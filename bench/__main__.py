@@ -3,6 +3,7 @@
     .venv/bin/python -m bench                      # everything, 200 runs per phase (~10 min)
     .venv/bin/python -m bench --quick              # the CI smoke: a few runs, seconds
     .venv/bin/python -m bench --scenarios c,f --runs 50 --stock
+    .venv/bin/python -m bench --scenarios none --curves paused --paused-n 100,1000
 
 The workload (issue 7) is an agent run of T turns: T model calls and T-1 tool calls, both fakes
 answering at once (``--model-ms``/``--tool-ms`` add a latency profile). Scenarios:
@@ -79,7 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         "--curves",
         default=None,
         help="scaling curves to add: history (duragent's history bytes against turns), "
-        "paused (not built yet); default: history, none with --quick",
+        "paused (memory and resume latency of N runs paused on approval); default: history, "
+        "none with --quick",
+    )
+    parser.add_argument(
+        "--paused-n",
+        default=",".join(map(str, _curves.PAUSED_COUNTS)),
+        help="the paused curve's N, comma-separated (default %(default)s)",
     )
     parser.add_argument(
         "--quick",
@@ -159,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: ({name}) done in {results[name]['wall_s']} s", file=sys.stderr, flush=True)
 
     curve_results: dict[str, Any] = {}
+    paused_counts = tuple(int(n) for n in args.paused_n.split(",") if n)
     for curve in curves:
         print(f"bench: curve {curve} ...", file=sys.stderr, flush=True)
-        curve_results[curve] = _curves.run(curve, tuned=options.tuned)
+        curve_results[curve] = _curves.run(curve, tuned=options.tuned, paused_counts=paused_counts)
 
     high = max(options.concurrency)
     ratio_rows = _report.ratios(results)

@@ -4,16 +4,19 @@ history  history bytes per run against turns (T = 1, 10, 50, 100, 200, 10 KB mes
          for duragent's AgentRun (bench._history_curve); the target is linear growth and
          a 100-call run under 3 MB. (e)'s curve is a hook still: ``history_curve("e")``.
 paused   N = 100, 1,000, 5,000 runs paused on approval: worker and server RSS, whether
-         they stay cached, resume latency (target: 1,000 fit in 500 MB, resume < 1 s p99).
-         A hook still: ``paused_runs`` says it is not built.
+         they stay cached or are evicted and replayed on resume, resume latency
+         (bench._paused_curve); the target is 1,000 runs in a worker under 500 MB RSS,
+         resumed in under 1 s p99.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,13 @@ HISTORY_TURNS = (1, 10, 50, 100, 200)
 MESSAGE_BYTES = 10_000
 LIMIT_100_TURNS = 3_000_000
 PAUSED_COUNTS = (100, 1_000, 5_000)
+PAUSED_SAMPLE = 200
+"""Runs resumed per point: all of them up to this; past the cache, half the newest (cached)
+and half the oldest (evicted first)."""
+PAUSED_BUDGET_S = 360.0
+"""Seconds to start one point's runs; past it the point stops at the runs it reached."""
+PAUSED_TARGET = (1_000, 500.0, 1_000.0)
+"""Issue 7: 1,000 paused runs fit a worker under 500 MB RSS and resume in under 1 s p99."""
 
 
 def history_curve(
@@ -86,23 +96,91 @@ def _marginal(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def paused_runs(counts: tuple[int, ...] = PAUSED_COUNTS, *, tuned: bool = True) -> dict[str, Any]:
-    """N runs paused on approval: RSS, caching and resume latency. Not built yet."""
-    return {"counts": list(counts), "status": "not built yet"}
+def paused_runs(
+    counts: tuple[int, ...] = PAUSED_COUNTS,
+    *,
+    tuned: bool = True,
+    sample: int = PAUSED_SAMPLE,
+    budget_s: float = PAUSED_BUDGET_S,
+) -> dict[str, Any]:
+    """N runs paused on approval, per N in ``counts``, each on a fresh server and worker:
+    worker and server RSS, what the worker keeps cached, resume latency."""
+    points = []
+    for n in counts:
+        print(f"bench: curve paused, N = {n:,} ...", file=sys.stderr, flush=True)
+        points.append(_paused_point(n, tuned=tuned, sample=sample, budget_s=budget_s))
+    return {
+        "status": "measured",
+        "counts": list(counts),
+        "sample": sample,
+        "budget_s": budget_s,
+        "points": points,
+    }
 
 
-def run(curve: str, *, tuned: bool) -> dict[str, Any]:
+def _paused_point(n: int, *, tuned: bool, sample: int, budget_s: float) -> dict[str, Any]:
+    module = [sys.executable, "-m", "bench._paused_curve"]
+    with BenchServer(tuned=tuned) as server, tempfile.TemporaryDirectory() as folder:
+        ready, out, log = (Path(folder) / name for name in ("ready", "point.json", "worker.log"))
+        queue = f"bench-paused-{n}"
+        base = ["--address", server.address, "--queue", queue]
+        with log.open("wb") as sink:
+            worker = subprocess.Popen(
+                [*module, "worker", *base, "--ready", str(ready)],
+                cwd=ROOT, env=child_env(), stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists() and worker.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not ready.exists():
+                tail = log.read_text(errors="replace")[-2000:]
+                return {"n": n, "status": "failed", "error": f"the worker did not start: {tail}"}
+            facts = json.loads(ready.read_text())
+            cmd = [
+                *module, "drive", *base, "--server-pid", str(server.pid),
+                "--worker-pid", str(worker.pid), "--metrics-port", str(facts["metrics_port"]),
+                "--cache", str(facts["max_cached_workflows"]), "--n", str(n),
+                "--sample", str(sample), "--budget-s", str(budget_s), "--out", str(out),
+            ]  # fmt: skip
+            try:
+                proc = subprocess.run(
+                    cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                    timeout=budget_s + 900,
+                )  # fmt: skip
+                driver = proc.stdout + proc.stderr
+            except subprocess.TimeoutExpired as exc:
+                driver = f"{exc}"
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if not out.exists():
+            worker_log = log.read_text(errors="replace")[-1000:]
+            return {"n": n, "status": "failed", "error": f"{driver[-2000:]}\n{worker_log}"}
+        point: dict[str, Any] = json.loads(out.read_text())
+    point["status"] = "measured"
+    point["server"] = server.label
+    return point
+
+
+def run(
+    curve: str, *, tuned: bool, paused_counts: tuple[int, ...] = PAUSED_COUNTS
+) -> dict[str, Any]:
     if curve == "history":
         return {"f": history_curve("f", tuned=tuned), "e": history_curve("e", tuned=tuned)}
     if curve == "paused":
-        return paused_runs(tuned=tuned)
+        return paused_runs(paused_counts, tuned=tuned)
     raise SystemExit(f"unknown curve {curve!r}: history or paused")
 
 
 def describe(curve: str, figures: dict[str, Any]) -> str:
     """The curve as markdown, with its target where it has one."""
     if curve == "paused":
-        return f"Paused runs (N = {', '.join(map(str, figures['counts']))}): {figures['status']}."
+        return describe_paused(figures)
     lines = ["History per run against turns (10 KB tool outputs, one run each):", ""]
     lines += [
         "| system | turns | events | history bytes | largest event | executions | wall ms |",
@@ -135,3 +213,76 @@ def describe(curve: str, figures: dict[str, Any]) -> str:
                 f"model calls, {stop['history_bytes_at_stop']:,} history bytes: {stop['reason']}"
             )
     return "\n".join([*lines, "", *verdicts])
+
+
+def describe_paused(figures: dict[str, Any]) -> str:
+    """One row per N and group of resumed runs, then the target's verdict and any cap."""
+    lines = [
+        "Runs paused on approval (a fresh server and worker per N; RSS once all N wait, then "
+        "idle, and for the worker after a full garbage collection; resumed one at a time, "
+        "decision sent to the run's result):",
+        "",
+        "| N | paused in s | paused/s | worker RSS MB | server RSS MB | cached | evicted "
+        "| resumed | replayed on resume | resume p50 ms | resume p99 ms |",
+        "|---" * 11 + "|",
+    ]
+    notes = []
+    for p in figures["points"]:
+        if p["status"] != "measured":
+            lines.append(f"| {p['n']:,} | failed |" + " |" * 9)
+            last = (p["error"].strip().splitlines() or ["no output"])[-1]
+            notes.append(f"- N = {p['n']:,} failed: {last}")
+            continue
+        cached = p["cached"]
+        evicted = None if cached is None else p["paused"] - int(cached)
+        head = (
+            f"| {p['paused']:,} | {p['start_s']:,.1f} | {p['paused_per_s']:.1f} "
+            f"| {p['worker_rss_mb']:,.0f} (idle {p['worker_rss_mb_idle']:,.0f}, gc "
+            f"{p['worker_rss_mb_after_gc']:,.0f}) "
+            f"| {p['server_rss_mb']:,.0f} (idle {p['server_rss_mb_idle']:,.0f}) "
+            f"| {_count(cached)} | {_count(evicted)} "
+        )
+        blank = "| " * 7
+        for i, g in enumerate(p["resumed"]):
+            lines.append(
+                (head if i == 0 else blank)
+                + f"| {g['runs']} {g['group']} | {_count(g['cache_misses'])} "
+                f"| {g['resume_p50_ms']:,.0f} | {g['resume_p99_ms']:,.0f} |"
+            )
+        if p["capped"]:
+            notes.append(
+                f"- N = {p['n']:,} capped: {p['paused']:,} runs paused within the "
+                f"{figures['budget_s']:.0f} s budget for starting ({p['paused_per_s']:.1f}/s on "
+                f"this machine; {p['n']:,} would take about {p['n'] / p['paused_per_s']:,.0f} s)"
+            )
+    n, rss_limit, p99_limit = PAUSED_TARGET
+    point = next((p for p in figures["points"] if p.get("paused") == n), None)
+    if point is None:
+        verdict = f"- not measured: {n:,} paused runs in a worker under 500 MB, resumed < 1 s p99"
+    else:
+        p99 = max(g["resume_p99_ms"] for g in point["resumed"])
+        ok = point["worker_rss_mb"] < rss_limit and p99 < p99_limit
+        verdict = (
+            f"- {'PASS' if ok else 'MISS'}: {n:,} paused runs in a worker under "
+            f"{rss_limit:.0f} MB RSS (measured {point['worker_rss_mb']:.0f} MB), resumed in "
+            f"under {p99_limit / 1000:.0f} s p99 (measured {p99:,.0f} ms)"
+        )
+    all_cached = [p for p in figures["points"] if p.get("cached") and p["cached"] == p["paused"]]
+    if all_cached:
+        p = max(all_cached, key=lambda p: p["paused"])
+        per_run = (p["worker_rss_mb"] - p["worker_rss_mb_idle"]) * 1024 / p["paused"]
+        notes.append(
+            f"- a paused run in the worker's cache holds about {per_run:,.0f} KB of its RSS "
+            f"((RSS - idle) / N at N = {p['paused']:,}, every run cached)"
+        )
+    cache = {p["max_cached_workflows"] for p in figures["points"] if p["status"] == "measured"}
+    notes.append(
+        f"- the worker caches up to {', '.join(f'{c:,}' for c in cache)} runs "
+        "(build_worker's max_cached_workflows); cached and replayed are the SDK's "
+        "sticky_cache_size and sticky_cache_miss, from the worker's /metrics"
+    )
+    return "\n".join([*lines, "", verdict, *notes])
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
