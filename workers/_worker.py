@@ -54,6 +54,7 @@ PASSTHROUGH_MODULES = (
     "workflows._governance",
     "workflows._guard",
     "workflows._ledger",
+    "workflows._model_chain",
 )
 
 
