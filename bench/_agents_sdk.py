@@ -35,7 +35,7 @@ from openai.types.responses import (
 
 from bench._child import ChildArgs, history_figures, main
 from bench._fake import Fake
-from bench._measure import ScenarioResult, WorkClock, measure
+from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, INPUT
 
 LABELS = {
@@ -110,15 +110,7 @@ async def runner(args: ChildArgs) -> ScenarioResult:
         assert result.final_output == ANSWER, result.final_output
 
     result = ScenarioResult(scenario="b", label=LABELS["b"], turns=args.turns)
-    await measure(
-        result,
-        run_one,
-        runs=args.runs,
-        warmup=args.warmup,
-        concurrency=args.concurrency,
-        clock=clock,
-        server_pid=None,
-    )
+    await args.measure(result, run_one, clock, on_server=False)
     return result
 
 
@@ -154,15 +146,7 @@ async def integration(args: ChildArgs) -> ScenarioResult:
         assert output == ANSWER, output
 
     async with Worker(client, task_queue=queue, workflows=[AgentsBench], activities=[tools.step]):
-        await measure(
-            result,
-            run_one,
-            runs=args.runs,
-            warmup=args.warmup,
-            concurrency=args.concurrency,
-            clock=clock,
-            server_pid=args.server_pid,
-        )
+        await args.measure(result, run_one, clock)
         handle = await client.start_workflow(
             AgentsBench.run, args.turns, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
         )

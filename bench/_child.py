@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench._measure import ScenarioResult
+from bench._measure import ScenarioResult, WorkClock, measure
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,26 @@ class ChildArgs:
     out: Path
     telemetry: bool = False
     """duragent's tracing and metrics (the other scenarios have no such switch)."""
+
+    async def measure(
+        self,
+        result: ScenarioResult,
+        run_one: Callable[[int], Awaitable[None]],
+        clock: WorkClock,
+        *,
+        on_server: bool = True,
+    ) -> None:
+        """Measure ``run_one`` at this run's counts and concurrency levels (the server's CPU
+        too, for scenarios that have one)."""
+        await measure(
+            result,
+            run_one,
+            runs=self.runs,
+            warmup=self.warmup,
+            concurrency=self.concurrency,
+            clock=clock,
+            server_pid=self.server_pid if on_server else None,
+        )
 
 
 Builder = Callable[[ChildArgs], Awaitable[ScenarioResult]]

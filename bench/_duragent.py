@@ -32,7 +32,7 @@ from typing import Any
 from activities.models import ScriptedProvider
 from bench._child import ChildArgs, history_figures, main
 from bench._fake import Fake
-from bench._measure import ScenarioResult, WorkClock, measure
+from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, INPUT
 from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
 from duragent.audit import SQLiteAuditLog
@@ -181,15 +181,7 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
                 task_queue=queue,
             )
             async with worker:
-                await measure(
-                    result,
-                    run_one,
-                    runs=args.runs,
-                    warmup=args.warmup,
-                    concurrency=args.concurrency,
-                    clock=clock,
-                    server_pid=args.server_pid,
-                )
+                await args.measure(result, run_one, clock)
                 handle = await start_run(
                     client, RunRequest(agent="bench", input=INPUT), task_queue=queue
                 )

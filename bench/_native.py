@@ -27,7 +27,7 @@ from bench._loop_workflow import (
     LoopRequest,
     ModelInput,
 )
-from bench._measure import ScenarioResult, WorkClock, measure
+from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, run_loop
 
 LABELS = {
@@ -62,15 +62,7 @@ async def plain(args: ChildArgs) -> ScenarioResult:
         assert await run_loop(fake.model, fake.tool) == ANSWER
 
     result = ScenarioResult(scenario="a", label=LABELS["a"], turns=args.turns)
-    await measure(
-        result,
-        run_one,
-        runs=args.runs,
-        warmup=args.warmup,
-        concurrency=args.concurrency,
-        clock=clock,
-        server_pid=None,
-    )
+    await args.measure(result, run_one, clock, on_server=False)
     return result
 
 
@@ -98,15 +90,7 @@ async def workflow_loop(args: ChildArgs) -> ScenarioResult:
         workflows=[BenchLoop],
         activities=[activities.model, activities.tool],
     ):
-        await measure(
-            result,
-            run_one,
-            runs=args.runs,
-            warmup=args.warmup,
-            concurrency=args.concurrency,
-            clock=clock,
-            server_pid=args.server_pid,
-        )
+        await args.measure(result, run_one, clock)
         handle = await client.start_workflow(
             BenchLoop.run, request, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
         )
