@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,20 @@ class TranscriptStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # A connection per operation: activities call in from worker threads, and opening a
-        # SQLite file costs tens of microseconds.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            yield db
-        finally:
-            db.close()
+        # A connection per thread, kept: activities call in from worker threads, and closing a
+        # file's last connection checkpoints and truncates the WAL, an fsync or two (a write
+        # took 0.9 ms through a fresh connection, 0.15 ms through a kept one).
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        yield db
 
     def put_text(self, text: str) -> str:
         """Store a text; return its content address."""
