@@ -60,6 +60,7 @@ class App:
             self._tools[t.name] = t
         for spec in specs:
             self._check_references(spec)
+        self._resolved: dict[str, ResolvedSpecs] = {}
 
     def _check_references(self, spec: AgentSpec) -> None:
         def fail(field: str, index: int, message: str) -> None:
@@ -94,7 +95,17 @@ class App:
             raise SpecError(f"unknown tool {name!r}; {_known('tools', self._tools)}") from None
 
     def resolve(self, entry: str) -> ResolvedSpecs:
-        """The entry agent and every agent reachable by handoff or delegation, with hashes."""
+        """The entry agent and every agent reachable by handoff or delegation, with hashes.
+
+        Worked out once per entry agent: an app does not change once built, and every run
+        resolves its specs (tool schemas and spec hashes are not free).
+        """
+        resolved = self._resolved.get(entry)
+        if resolved is None:
+            resolved = self._resolved[entry] = self._resolve(entry)
+        return resolved
+
+    def _resolve(self, entry: str) -> ResolvedSpecs:
         reachable: dict[str, AgentSpec] = {}
         todo = [entry]
         while todo:
