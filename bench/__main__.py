@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         telemetry=not args.no_telemetry,
     )
     asked = args.curves if args.curves is not None else ("" if quick else "history")
-    curves = [c for c in asked.split(",") if c]
+    curves = [c for c in asked.split(",") if c and c != "none"]
     out_path = args.json or RESULTS / ("quick.json" if quick else "latest.json")
 
     started, load_before = time.monotonic(), os.getloadavg()[0]

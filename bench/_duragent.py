@@ -12,24 +12,24 @@ the tool, on each tool result but the last it calls it again, then it answers. G
 as in production: a guardrail policy checked at every stage (input, each tool call, output,
 none of which fires on this workload), the audit log in SQLite, the transcript store, specs
 resolved and recorded with their hashes. Tracing and metrics are on too, as the issue's targets
-ask (``--no-telemetry`` turns them off): spans batched over OTLP/HTTP to a local receiver that
-discards them, and a Prometheus /metrics port, as a production worker runs (bench.telemetry
-measures what they cost on their own).
+ask (``--no-telemetry`` turns them off): spans batched over OTLP/HTTP to a receiver that
+discards them, in its own process as a collector would be (bench._otlp_sink), and a Prometheus
+/metrics port, as a production worker runs (bench.telemetry measures what they cost alone).
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import subprocess
 import time
 import uuid
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 from activities.models import ScriptedProvider
+from bench import _otlp_sink
 from bench._child import ChildArgs, history_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
@@ -114,30 +114,16 @@ class TimedScripted(ScriptedProvider):
         return response
 
 
-class _Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver that accepts spans and keeps none."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-async def _telemetry(home: Path) -> tuple[Settings, Telemetry]:
-    """Settings and started telemetry: OTLP spans to a local sink, metrics on a free port."""
+async def _telemetry(home: Path) -> tuple[Settings, Telemetry, subprocess.Popen[str]]:
+    """Settings and started telemetry: OTLP spans to a sink process, metrics on a free port."""
     from bench._server import free_port
 
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
+    sink, endpoint = _otlp_sink.start()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     settings = Settings.from_env({}, home=home, metrics_port=free_port(), traces_exporter="otlp")
     telemetry = start_telemetry(settings)
     await telemetry.start()
-    return settings, telemetry
+    return settings, telemetry, sink
 
 
 async def agent_run(args: ChildArgs) -> ScenarioResult:
@@ -155,9 +141,9 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
     )
     with TemporaryDirectory(prefix="bench-duragent-") as folder:
         home = Path(folder)
-        telemetry = None
+        telemetry = sink = None
         if args.telemetry:
-            settings, telemetry = await _telemetry(home)
+            settings, telemetry, sink = await _telemetry(home)
         else:
             settings = Settings.from_env({}, home=home)
         settings = replace(settings, address=args.address)
@@ -189,6 +175,9 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
                 result.history = await history_figures(handle)
         if telemetry is not None:
             await telemetry.shutdown()
+        if sink is not None:
+            sink.kill()
+            sink.wait()
     return result
 
 
