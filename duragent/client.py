@@ -51,4 +51,5 @@ async def start_run(
         task_queue=task_queue,
         result_type=RunResult,
         static_summary=run_summary(request),
+        request_eager_start=True,
     )
