@@ -30,6 +30,7 @@ duragent's modes to the others and the issue's targets (PASS/MISS); writes JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -52,6 +53,9 @@ from bench._scenarios import (
 from bench._server import TUNING
 
 RESULTS = Path(__file__).parent / "results"
+STOCK = ("c", "e", "f")
+"""Scenarios measured on the stock dev server too: the issue asks for both servers."""
+STOCK_RUNS = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, from {', '.join(SCENARIOS)} (default {','.join(DEFAULT)})",
     )
     parser.add_argument("--stock", action="store_true", help="the stock dev server, not tuned")
+    parser.add_argument(
+        "--stock-scenarios",
+        default=None,
+        help="scenarios run again on the stock dev server after the tuned pass, at most 100 runs "
+        f"per phase (default {','.join(STOCK)}; none with --quick, --stock or --scenarios)",
+    )
     parser.add_argument(
         "--no-telemetry",
         action="store_true",
@@ -148,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         tool_ms=args.tool_ms,
         telemetry=not args.no_telemetry,
     )
+    stock_default = "" if quick or args.stock or args.scenarios else ",".join(STOCK)
+    stock_asked = args.stock_scenarios if args.stock_scenarios is not None else stock_default
+    stock_names = [n for n in stock_asked.split(",") if n and n != "none"]
+    unknown = [n for n in stock_names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown stock scenario {', '.join(unknown)}", file=sys.stderr)
+        return 2
     asked = args.curves if args.curves is not None else ("" if quick else "history")
     curves = [c for c in asked.split(",") if c and c != "none"]
     out_path = args.json or RESULTS / ("quick.json" if quick else "latest.json")
@@ -165,6 +182,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"bench: ({name}) done in {results[name]['wall_s']} s", file=sys.stderr, flush=True)
 
+    stock_options = dataclasses.replace(options, tuned=False, runs=min(options.runs, STOCK_RUNS))
+    stock_results: dict[str, dict[str, Any]] = {}
+    for name in stock_names:
+        print(f"bench: ({name}) on the stock dev server ...", file=sys.stderr, flush=True)
+        try:
+            stock_results[name] = run_scenario(SCENARIOS[name], stock_options)
+        except (ScenarioFailed, subprocess.SubprocessError, OSError) as exc:
+            failures[f"{name} (stock)"] = str(exc)
+            print(f"bench: ({name}) stock FAILED: {exc}", file=sys.stderr, flush=True)
+
     curve_results: dict[str, Any] = {}
     paused_counts = tuple(int(n) for n in args.paused_n.split(",") if n)
     for curve in curves:
@@ -181,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         "failures": failures,
         "ratios": ratio_rows,
         "targets": target_rows,
+        "stock": {
+            "runs": stock_options.runs,
+            "scenarios": stock_results,
+            "ratios": _report.ratios(stock_results),
+        },
         "curves": curve_results,
         "wall_s": round(time.monotonic() - started, 1),
         "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
@@ -205,9 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + "\n".join(notes))
     if ratio_rows:
         print("\n" + _report.ratio_table(ratio_rows, high))
-    if target_rows:
+    if any(row["status"] != "not measured" for row in target_rows):
         note = " (quick run: too few runs to judge)" if quick else ""
         print(f"\nTargets (issue 7){note}:\n" + _report.target_lines(target_rows))
+    if stock_results:
+        print(
+            f"\nOn the stock dev server (no dynamic config; {stock_options.runs} runs per phase):\n"
+        )
+        print(_report.table(stock_results, high))
+        stock_ratios = _report.ratios(stock_results)
+        if stock_ratios:
+            print("\n" + _report.ratio_table(stock_ratios, high))
     for curve, figures in curve_results.items():
         print("\n" + _curves.describe(curve, figures))
     for name, error in failures.items():

@@ -20,9 +20,10 @@ discards them, in its own process as a collector would be (bench._otlp_sink), an
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -114,16 +115,27 @@ class TimedScripted(ScriptedProvider):
         return response
 
 
-async def _telemetry(home: Path) -> tuple[Settings, Telemetry, subprocess.Popen[str]]:
-    """Settings and started telemetry: OTLP spans to a sink process, metrics on a free port."""
+@asynccontextmanager
+async def telemetry_on(home: Path) -> AsyncIterator[tuple[Settings, Telemetry]]:
+    """Settings and started telemetry: OTLP spans to a sink process, metrics on a free port;
+    shut down (spans flushed) and the sink stopped on the way out."""
     from bench._server import free_port
 
     sink, endpoint = _otlp_sink.start()
-    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-    settings = Settings.from_env({}, home=home, metrics_port=free_port(), traces_exporter="otlp")
-    telemetry = start_telemetry(settings)
-    await telemetry.start()
-    return settings, telemetry, sink
+    try:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+        settings = Settings.from_env(
+            {}, home=home, metrics_port=free_port(), traces_exporter="otlp"
+        )
+        telemetry = start_telemetry(settings)
+        await telemetry.start()
+        try:
+            yield settings, telemetry
+        finally:
+            await telemetry.shutdown()
+    finally:
+        sink.kill()
+        sink.wait()
 
 
 async def agent_run(args: ChildArgs) -> ScenarioResult:
@@ -139,11 +151,11 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
     result.notes.append(
         "tracing (OTLP) and metrics (/metrics) on" if args.telemetry else "telemetry off"
     )
-    with TemporaryDirectory(prefix="bench-duragent-") as folder:
-        home = Path(folder)
-        telemetry = sink = None
+    async with AsyncExitStack() as stack:
+        home = Path(stack.enter_context(TemporaryDirectory(prefix="bench-duragent-")))
+        telemetry = None
         if args.telemetry:
-            settings, telemetry, sink = await _telemetry(home)
+            settings, telemetry = await stack.enter_async_context(telemetry_on(home))
         else:
             settings = Settings.from_env({}, home=home)
         settings = replace(settings, address=args.address)
@@ -173,11 +185,6 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
                 )
                 await handle.result()
                 result.history = await history_figures(handle)
-        if telemetry is not None:
-            await telemetry.shutdown()
-        if sink is not None:
-            sink.kill()
-            sink.wait()
     return result
 
 

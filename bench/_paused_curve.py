@@ -99,7 +99,7 @@ async def serve(address: str, queue: str, ready: Path) -> None:
 
     SIGUSR1 runs a full garbage collection: the driver reads RSS before and after, to tell the
     memory paused runs hold from garbage (evicted runs' cycles) the collector has not reached."""
-    from bench._duragent import _telemetry
+    from bench._duragent import telemetry_on
     from duragent import logging as dlog
 
     dlog.configure(level="WARNING")
@@ -109,26 +109,25 @@ async def serve(address: str, queue: str, ready: Path) -> None:
     loop.add_signal_handler(signal.SIGUSR1, gc.collect)
     with TemporaryDirectory(prefix="bench-paused-") as folder:
         home = Path(folder)
-        settings, telemetry = await _telemetry(home)
-        settings = replace(settings, address=address)
-        client = await connect(settings, telemetry)
-        with SQLiteAuditLog(home / "audit.db") as audit:
-            worker = build_worker(
-                client,
-                make_app(),
-                settings,
-                audit_log=audit,
-                providers={"scripted": ScriptedProvider()},
-                task_queue=queue,
-            )
-            async with worker:
-                facts = {
-                    "metrics_port": settings.metrics_port,
-                    "max_cached_workflows": worker.config()["max_cached_workflows"],
-                }
-                await asyncio.to_thread(_announce, ready, facts)
-                await stop.wait()
-        await telemetry.shutdown()
+        async with telemetry_on(home) as (settings, telemetry):
+            settings = replace(settings, address=address)
+            client = await connect(settings, telemetry)
+            with SQLiteAuditLog(home / "audit.db") as audit:
+                worker = build_worker(
+                    client,
+                    make_app(),
+                    settings,
+                    audit_log=audit,
+                    providers={"scripted": ScriptedProvider()},
+                    task_queue=queue,
+                )
+                async with worker:
+                    facts = {
+                        "metrics_port": settings.metrics_port,
+                        "max_cached_workflows": worker.config()["max_cached_workflows"],
+                    }
+                    await asyncio.to_thread(_announce, ready, facts)
+                    await stop.wait()
 
 
 def _announce(ready: Path, facts: dict[str, Any]) -> None:

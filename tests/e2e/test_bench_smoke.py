@@ -33,3 +33,28 @@ def test_the_quick_bench_runs_and_writes_its_figures(tmp_path: Path) -> None:
         assert phase["runs"] > 0 and phase["runs_per_s"] > 0
         assert 0 < phase["p50_ms"] <= phase["p99_ms"]
         assert phase["worker_cpu_ms_per_run"] > 0
+
+
+def test_the_paused_curve_measures_a_few_paused_runs(tmp_path: Path) -> None:
+    """The paused-on-approval curve end to end at a tiny N: runs pause, the worker and server
+    are measured, a sample is resumed and every resumed run finishes."""
+    out = tmp_path / "paused.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "none", "--curves", "paused",
+         "--paused-n", "12", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "paused" in done.stdout.lower()
+
+    (point,) = json.loads(out.read_text())["curves"]["paused"]["points"]
+    assert point["status"] == "measured", point
+    assert point["n"] == 12 and point["paused"] == 12
+    assert point["worker_rss_mb"] > 0 and point["server_rss_mb"] > 0
+    assert point["resumed"], "no run was resumed"
+    for group in point["resumed"]:
+        assert group["runs"] > 0
+        assert 0 < group["resume_p50_ms"] <= group["resume_p99_ms"]
