@@ -1,6 +1,6 @@
 """Orchestration overhead, throughput and history size: duragent against the alternatives.
 
-    .venv/bin/python -m bench                      # everything, 200 runs per phase (~10 min)
+    .venv/bin/python -m bench                      # everything, 200 runs per phase (~12 min)
     .venv/bin/python -m bench --quick              # the CI smoke: a few runs, seconds
     .venv/bin/python -m bench --scenarios c,f --runs 50 --stock
     .venv/bin/python -m bench --scenarios none --curves paused --paused-n 100,1000
@@ -90,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
         "--curves",
         default=None,
         help="scaling curves to add: history (duragent's history bytes against turns), "
-        "paused (memory and resume latency of N runs paused on approval); default: history, "
-        "none with --quick",
+        "paused (memory and resume latency of N runs paused on approval); default: "
+        "history,paused, none with --quick",
     )
     parser.add_argument(
         "--paused-n",
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown stock scenario {', '.join(unknown)}", file=sys.stderr)
         return 2
-    asked = args.curves if args.curves is not None else ("" if quick else "history")
+    asked = args.curves if args.curves is not None else ("" if quick else "history,paused")
     curves = [c for c in asked.split(",") if c and c != "none"]
     out_path = args.json or RESULTS / ("quick.json" if quick else "latest.json")
 
