@@ -235,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"- ({n}) {note}" for n, r in results.items() for note in r.get("notes", [])]
     if notes:
         print("\n" + "\n".join(notes))
+    timelines = _report.timeline_table(results)
+    if timelines:
+        print(
+            "\nWhere a run's time goes, in ms (of sequential runs, the one of median duration, "
+            "split by the server's history event times; a workflow task runs from its start to "
+            "its completion, its local activities included):\n\n" + timelines
+        )
     if ratio_rows:
         print("\n" + _report.ratio_table(ratio_rows, high))
     if any(row["status"] != "not measured" for row in target_rows):

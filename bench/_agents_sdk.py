@@ -33,7 +33,7 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-from bench._child import ChildArgs, history_figures, main
+from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, INPUT
@@ -147,11 +147,12 @@ async def integration(args: ChildArgs) -> ScenarioResult:
 
     async with Worker(client, task_queue=queue, workflows=[AgentsBench], activities=[tools.step]):
         await args.measure(result, run_one, clock)
-        handle = await client.start_workflow(
-            AgentsBench.run, args.turns, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
+        result.history = await history_figures(
+            lambda: client.start_workflow(
+                AgentsBench.run, args.turns, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
+            ),
+            runs=min(TIMELINE_RUNS, args.runs),
         )
-        await handle.result()
-        result.history = await history_figures(handle)
     return result
 
 

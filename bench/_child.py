@@ -99,16 +99,75 @@ def main(builders: Mapping[str, Builder], argv: list[str] | None = None) -> None
     os._exit(0)
 
 
-async def history_figures(handle: Any) -> dict[str, int]:
-    """Events, bytes, workflow tasks and activities of one finished run's history."""
+TIMELINE_RUNS = 20
+"""Sequential runs whose histories give a scenario's timeline (the median run's phases)."""
+
+
+async def history_figures(
+    start: Callable[[], Awaitable[Any]], runs: int = TIMELINE_RUNS
+) -> dict[str, Any]:
+    """Events, bytes, workflow tasks and activities of a finished run's history, and where a
+    run's time goes: ``runs`` runs started one after another by ``start`` (which returns the
+    run's handle), each history's event times split into phases; the run of median duration
+    is reported, so that its phases add up."""
     from temporalio.api.enums.v1 import EventType
 
-    history = await handle.fetch_history()
-    kinds = [event.event_type for event in history.events]
+    histories = []
+    for _ in range(max(1, runs)):
+        handle = await start()
+        await handle.result()
+        histories.append(await handle.fetch_history())
+    events = histories[0].events
+    kinds = [event.event_type for event in events]
+    timelines = sorted((timeline(list(h.events), EventType) for h in histories), key=_run_ms)
+    median_run = timelines[(len(timelines) - 1) // 2]  # its phases add up to its duration
     return {
-        "events": len(history.events),
-        "bytes": sum(event.ByteSize() for event in history.events),
+        "events": len(events),
+        "bytes": sum(event.ByteSize() for event in events),
         "workflow_tasks": kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
         "activities": kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
         "markers": kinds.count(EventType.EVENT_TYPE_MARKER_RECORDED),
+        "timeline_runs": len(timelines),
+        "timeline_ms": {key: round(value, 2) for key, value in sorted(median_run.items())},
     }
+
+
+def _run_ms(phases: dict[str, float]) -> float:
+    return phases["run"]
+
+
+def timeline(events: list[Any], kinds: Any) -> dict[str, float]:
+    """One run's time by phase, in ms, from the server's event times:
+
+    ``run`` first event to last; ``dispatch`` workflow task scheduled to started (the server
+    handing it to a worker); ``first_task``, ``middle_tasks``, ``last_task`` a workflow task
+    started to completed (the worker's turn: the task reaching it, the workflow code, its
+    local activities, the answer back); ``activity <name>`` an activity started to completed;
+    ``other`` the rest (activity dispatch, the server between events)."""
+
+    def ms(a: Any, b: Any) -> float:
+        ta, tb = a.event_time, b.event_time
+        return (tb.seconds - ta.seconds) * 1000 + (tb.nanos - ta.nanos) / 1e6
+
+    by_id = {e.event_id: e for e in events}
+    out: dict[str, float] = {"run": ms(events[0], events[-1]), "dispatch": 0.0}
+    tasks = []
+    for e in events:
+        if e.event_type == kinds.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            out["dispatch"] += ms(
+                by_id[e.workflow_task_started_event_attributes.scheduled_event_id], e
+            )
+        elif e.event_type == kinds.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks.append(ms(by_id[e.workflow_task_completed_event_attributes.started_event_id], e))
+        elif e.event_type == kinds.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs = e.activity_task_completed_event_attributes
+            scheduled = by_id[attrs.scheduled_event_id].activity_task_scheduled_event_attributes
+            key = f"activity {scheduled.activity_type.name}"
+            out[key] = out.get(key, 0.0) + ms(by_id[attrs.started_event_id], e)
+    if tasks:
+        out["first_task"] = tasks[0]
+        out["last_task"] = tasks[-1] if len(tasks) > 1 else 0.0
+        out["middle_tasks"] = sum(tasks[1:-1])
+    accounted = sum(v for k, v in out.items() if k != "run")
+    out["other"] = max(0.0, out["run"] - accounted)
+    return out

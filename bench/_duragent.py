@@ -31,7 +31,7 @@ from typing import Any
 
 from activities.models import ScriptedProvider
 from bench import _otlp_sink
-from bench._child import ChildArgs, history_figures, main
+from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, INPUT
@@ -180,11 +180,12 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
             )
             async with worker:
                 await args.measure(result, run_one, clock)
-                handle = await start_run(
-                    client, RunRequest(agent="bench", input=INPUT), task_queue=queue
+                result.history = await history_figures(
+                    lambda: start_run(
+                        client, RunRequest(agent="bench", input=INPUT), task_queue=queue
+                    ),
+                    runs=min(TIMELINE_RUNS, args.runs),
                 )
-                await handle.result()
-                result.history = await history_figures(handle)
     return result
 
 

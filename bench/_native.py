@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench._child import ChildArgs, history_figures, main
+from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
 from bench._fake import Fake
 from bench._loop_workflow import (
     MODEL_ACTIVITY,
@@ -91,11 +91,12 @@ async def workflow_loop(args: ChildArgs) -> ScenarioResult:
         activities=[activities.model, activities.tool],
     ):
         await args.measure(result, run_one, clock)
-        handle = await client.start_workflow(
-            BenchLoop.run, request, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
+        result.history = await history_figures(
+            lambda: client.start_workflow(
+                BenchLoop.run, request, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
+            ),
+            runs=min(TIMELINE_RUNS, args.runs),
         )
-        await handle.result()
-        result.history = await history_figures(handle)
     return result
 
 

@@ -107,6 +107,29 @@ def table(results: dict[str, dict[str, Any]], high: int) -> str:
     return "\n".join(lines)
 
 
+def timeline_table(results: dict[str, dict[str, Any]]) -> str:
+    """Where a run's time goes, per Temporal scenario: medians from the history event times of
+    sequential runs (so C=1). Empty when no scenario has a timeline."""
+    found = {name: (r.get("history") or {}).get("timeline_ms") for name, r in results.items()}
+    rows = [(name, t) for name, t in found.items() if t]
+    if not rows:
+        return ""
+    lines = [
+        "| scenario | run ms | dispatch | first task | middle tasks | last task | activities "
+        "| other |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, t in rows:
+        acts = {k.removeprefix("activity "): v for k, v in t.items() if k.startswith("activity ")}
+        spent = " + ".join(f"{_fmt(v)} {k}" for k, v in sorted(acts.items())) or "-"
+        lines.append(
+            f"| ({name}) | {_fmt(t['run'])} | {_fmt(t['dispatch'])} "
+            f"| {_fmt(t.get('first_task'))} | {_fmt(t.get('middle_tasks'))} "
+            f"| {_fmt(t.get('last_task'))} | {spent} | {_fmt(t.get('other'))} |"
+        )
+    return "\n".join(lines)
+
+
 RATIO_METRICS = ("p50_ms", "runs_per_s_max", "worker_cpu_ms", "server_cpu_ms", "history_bytes")
 
 

@@ -34,6 +34,14 @@ def test_the_quick_bench_runs_and_writes_its_figures(tmp_path: Path) -> None:
         assert 0 < phase["p50_ms"] <= phase["p99_ms"]
         assert phase["worker_cpu_ms_per_run"] > 0
 
+    # Where the time goes: the phases of (f)'s runs, from history event times, add up to the run.
+    timeline = duragent["history"]["timeline_ms"]
+    assert timeline["activity model.call"] > 0 and timeline["activity tool.call"] > 0
+    assert timeline["first_task"] > 0 and timeline["last_task"] > 0
+    parts = sum(v for k, v in timeline.items() if k != "run")
+    assert abs(parts - timeline["run"]) <= 0.05 * timeline["run"] + 0.1, timeline
+    assert "Where a run's time goes" in done.stdout
+
 
 def test_the_paused_curve_measures_a_few_paused_runs(tmp_path: Path) -> None:
     """The paused-on-approval curve end to end at a tiny N: runs pause, the worker and server
