@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": stock_options.runs,
             "scenarios": stock_results,
             "ratios": _report.ratios(stock_results),
+            "targets": _report.targets(stock_results) if stock_results else [],
         },
         "curves": curve_results,
         "wall_s": round(time.monotonic() - started, 1),
@@ -255,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         stock_ratios = _report.ratios(stock_results)
         if stock_ratios:
             print("\n" + _report.ratio_table(stock_ratios, high))
+        measured = [r for r in report["stock"]["targets"] if r["status"] != "not measured"]
+        if measured:
+            print("\nTargets on the stock dev server:\n" + _report.target_lines(measured))
     for curve, figures in curve_results.items():
         print("\n" + _curves.describe(curve, figures))
     for name, error in failures.items():
