@@ -1,6 +1,6 @@
 """Orchestration overhead, throughput and history size: duragent against the alternatives.
 
-    .venv/bin/python -m bench                      # everything, 200 runs per phase (~12 min)
+    .venv/bin/python -m bench                      # everything, 200 runs per phase (~9 min)
     .venv/bin/python -m bench --quick              # the CI smoke: a few runs, seconds
     .venv/bin/python -m bench --scenarios c,f --runs 50 --stock
     .venv/bin/python -m bench --scenarios none --curves paused --paused-n 100,1000
