@@ -46,8 +46,9 @@ PASSTHROUGH_MODULES = (
     "opentelemetry",
     # The workflow code itself: pure bookkeeping and policy (no I/O, no module state, time only
     # from workflow.now()), so one import serves every run. Re-imported into each run's sandbox
-    # it cost ~12 ms of worker CPU per run (the AgentRun class and its @workflow.defn rebuilt)
-    # and ~130 KB of memory per cached run (python -m bench). What the sandbox would catch in
+    # it cost ~5 ms of worker CPU and ~6 ms of latency per run (the AgentRun class and its
+    # @workflow.defn rebuilt; more where no .pyc is written) and ~60 KB of memory per cached
+    # run (python -m bench, (f) and the paused curve). What the sandbox would catch in
     # it (a clock read, a random number) the strict runner below still catches: the replay
     # tests run every recorded history under it.
     "workflows",
