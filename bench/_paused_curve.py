@@ -38,7 +38,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.models import ScriptedProvider
 from bench._measure import peak_rss_mb, percentile, pid_cpu_s
-from duragent import Agent, App, RunRequest, RunResult, tool
+from bench.approvals import refund_agent
+from duragent import App, RunRequest, RunResult, tool
 from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
 from duragent._names import QUERY_PENDING, SA_PENDING, UPDATE_DECIDE
 from duragent.audit import SQLiteAuditLog
@@ -60,25 +61,7 @@ def refund_order(order_id: str, amount: int) -> str:
 def make_app() -> App:
     """One model call asking for a refund a rule sends to a lead; after the decision, the tool
     and a second model call that answers."""
-    agent = Agent(
-        name=AGENT,
-        model="scripted/paused",
-        tools=["refund_order"],
-        script=[
-            {"on": "tool", "say": "done"},
-            {"call": {"tool": "refund_order", "arguments": {"order_id": "7", "amount": 250}}},
-        ],
-        guardrails=[
-            {
-                "name": "refund_over_100",
-                "stage": "tool_call",
-                "when": {"tool": "refund_order", "args": {"amount": {"gt": 100}}},
-                "action": "require_approval",
-                "approver_roles": ["lead"],
-                "timeout": "1d",
-            }
-        ],
-    )
+    agent = refund_agent(AGENT, "scripted/paused", timeout="1d")
     return App(agents=[agent], tools=[refund_order], approvers={"lee": ["lead"]})
 
 

@@ -30,24 +30,32 @@ def refund_order(order_id: str, amount: int) -> str:
     return "refunded"
 
 
-AGENT = Agent(
-    name="billing",
-    model="scripted/billing",
-    tools=["refund_order"],
-    script=[
-        {"on": "tool", "say": "done"},
-        {"call": {"tool": "refund_order", "arguments": {"order_id": "7", "amount": 250}}},
-    ],
-    guardrails=[
-        {
-            "name": "refund_over_100",
-            "stage": "tool_call",
-            "when": {"tool": "refund_order", "args": {"amount": {"gt": 100}}},
-            "action": "require_approval",
-            "approver_roles": ["lead"],
-        }
-    ],
-)
+def refund_agent(name: str, model: str, *, timeout: str | None = None) -> Agent:
+    """An agent whose one model call asks to refund 250, which a rule sends to a lead
+    (``timeout``: how long the approval may wait); after the decision, the tool and a second
+    model call that answers."""
+    rule: dict[str, object] = {
+        "name": "refund_over_100",
+        "stage": "tool_call",
+        "when": {"tool": "refund_order", "args": {"amount": {"gt": 100}}},
+        "action": "require_approval",
+        "approver_roles": ["lead"],
+    }
+    if timeout is not None:
+        rule["timeout"] = timeout
+    return Agent(
+        name=name,
+        model=model,
+        tools=["refund_order"],
+        script=[
+            {"on": "tool", "say": "done"},
+            {"call": {"tool": "refund_order", "arguments": {"order_id": "7", "amount": 250}}},
+        ],
+        guardrails=[rule],
+    )
+
+
+AGENT = refund_agent("billing", "scripted/billing")
 
 
 async def main(runs: int) -> None:
