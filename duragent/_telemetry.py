@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from temporalio.contrib.opentelemetry import ReplaySafeMeterProvider, ReplaySafeTracerProvider
 
@@ -74,25 +74,34 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     outcomes: tuple[type[BaseException], ...] = (),
 ) -> Iterator[Span]:
-    """A span around a block; an exception marks it failed with its type as ``error.type``,
-    except those in ``outcomes`` (a run ending, continue-as-new): they only end it."""
+    """A span around a block, current inside it; an exception marks it failed with its type as
+    ``error.type``, except those in ``outcomes`` (a run ending, continue-as-new): they only end
+    it."""
     source = workflow_tracer() if in_workflow else tracer()
-    with source.start_as_current_span(
-        name,
-        kind=kind,
-        attributes=_clean(attributes or {}),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as current:
-        try:
-            yield current
-        except outcomes:
-            raise
-        except BaseException as exc:
-            if current.is_recording():
-                current.set_attribute(ERROR_TYPE, _error_type(exc))
-                current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
+    current = source.start_span(name, kind=kind, attributes=_clean(attributes or {}))
+    token = context.attach(trace.set_span_in_context(current))
+    collected = False
+    try:
+        yield current
+    except GeneratorExit:
+        # The garbage collector is closing a workflow coroutine: a worker stopped with this run
+        # idle in its cache (waiting on an approval, say), and the SDK drops such runs without
+        # evicting them. This runs on whatever thread collected it, in that thread's context:
+        # detaching our token there fails (and logs a traceback), and ending the span would
+        # record a run that has not ended. The next worker replays the run; leave both alone.
+        collected = True
+        raise
+    except outcomes:
+        raise
+    except BaseException as exc:
+        if current.is_recording():
+            current.set_attribute(ERROR_TYPE, _error_type(exc))
+            current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        if not collected:
+            context.detach(token)
+            current.end()
 
 
 def _error_type(exc: BaseException) -> str:

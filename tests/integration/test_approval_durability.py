@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import uuid
 from pathlib import Path
 
@@ -82,3 +84,24 @@ async def test_waiting_run_survives_a_dev_server_restart(tmp_path: Path) -> None
     finally:
         server.stop()
     assert result.status == "completed" and len(refunds()) == 1
+
+
+async def test_stopping_a_worker_with_a_waiting_run_logs_no_errors(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The SDK does not evict a run idle in the cache when its worker stops; the garbage
+    # collector closes the run's coroutines later, on any thread. Nothing of ours may fail
+    # there (it once logged "Failed to detach context" per open span of every waiting run).
+    app = make_app()
+    queue = f"stop-{uuid.uuid4().hex[:6]}"
+    async with new_worker(client, app, providers=SCRIPTED, task_queue=queue):
+        handle = await start_run(
+            client, RunRequest(agent="billing", input="refund 7 of 250"), task_queue=queue
+        )
+        (request,) = await pending(handle)
+    with caplog.at_level(logging.WARNING):
+        gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    async with new_worker(client, app, providers=SCRIPTED, task_queue=queue):
+        await handle.execute_update("decide", {"step_id": request.step_id, "approver": "alice"})
+        assert (await handle.result()).status == "completed"
