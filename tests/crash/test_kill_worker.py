@@ -43,7 +43,7 @@ from duragent.client import start_run
 from duragent.mock_llm import MockConfig, MockLLM
 from duragent.mock_llm._engine import Answer, Engine
 from tests.crash import crash_app
-from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port
+from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, stop
 from workers._devserver import DevServer
 
 APP_REF = "tests.crash.crash_app:app"
@@ -161,16 +161,8 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """SIGTERM (a graceful drain), then SIGKILL if it takes too long."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self.process is not None:
+            stop(self.process, signal.SIGTERM, timeout=15)
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""

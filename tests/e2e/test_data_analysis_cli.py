@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from activities.sandbox import BwrapBackend
-from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, port_open, wait_for
+from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, port_open, stop, wait_for
 
 APP = "examples.data_analysis.app:app"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,11 +58,7 @@ def dev(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             assert "bwrap" in log_path.read_text()
             yield f"127.0.0.1:{port}", env
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 def duragent(

@@ -5,7 +5,6 @@ shows who and when, and `duragent audit verify` vouches for the chain."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import BIN, DURAGENT, ROOT, env_for, free_port, wait_for
+from tests.e2e.test_cli import BIN, DURAGENT, ROOT, env_for, free_port, stop, wait_for
 
 APP = "tests.integration.governance_app:make_app"
 
@@ -80,11 +79,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         wait_for(lambda: "worker serving" in (tmp_path / "dev.log").read_text(), 60, "duragent dev")
         yield s
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 
