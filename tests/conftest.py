@@ -29,7 +29,7 @@ from temporalio.worker import Worker
 
 from duragent import App
 from duragent._approvals import ApprovalRequest
-from duragent._names import SEARCH_ATTRIBUTES
+from duragent._names import SA_PENDING, SEARCH_ATTRIBUTES
 from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
 from workers import build_worker
@@ -185,12 +185,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 async def wait_for_pending(
     handle: WorkflowHandle[Any, Any], count: int = 1, timeout_s: float = 10.0
 ) -> list[ApprovalRequest]:
-    """The run's pending approval requests, once at least ``count`` are waiting."""
+    """The run's pending approval requests, once at least ``count`` are waiting on the server.
+
+    A query can answer before the workflow task that made the request has reached history:
+    CI once stopped the worker and the server in that gap, and the restarted server had the
+    run as "running". That task also writes the run's search attributes, so waiting for them
+    means the wait is recorded.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         found = await handle.query("pending_approvals", result_type=list[ApprovalRequest])
         if len(found) >= count:
-            return found
+            recorded = (await handle.describe()).typed_search_attributes.get(SA_PENDING)
+            if recorded is not None and recorded >= count:
+                return found
         if time.monotonic() > deadline:
             raise AssertionError(f"the run never asked for approval ({len(found)} pending)")
         await asyncio.sleep(0.05)
