@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from duragent._messages import Message
+from duragent._sqlite import enable_wal
 from duragent._transcript import content_digest
 
+_TIMEOUT_S = 10.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS texts (digest TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transcripts (
@@ -41,7 +43,7 @@ class TranscriptStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(db, _TIMEOUT_S)
             db.executescript(_SCHEMA)
 
     @contextlib.contextmanager
@@ -51,7 +53,9 @@ class TranscriptStore:
         # took 0.9 ms through a fresh connection, 0.15 ms through a kept one).
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db = self._local.db = sqlite3.connect(
+                self.path, timeout=_TIMEOUT_S, isolation_level=None
+            )
         yield db
 
     def put_text(self, text: str) -> str:

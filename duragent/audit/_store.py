@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from duragent._sqlite import enable_wal
 from duragent.audit._chain import (
     COLUMNS,
     GENESIS,
@@ -262,7 +262,7 @@ class SQLiteAuditLog(SqlAuditLog):
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
         try:
-            _wal(self._conn, timeout_s)
+            enable_wal(self._conn, timeout_s)
             with self._transaction("BEGIN IMMEDIATE") as db:
                 for statement in _SQLITE_SCHEMA:
                     db.rows(statement)
@@ -327,23 +327,3 @@ def open_audit_log(url_or_path: str | os.PathLike[str], *, create: bool = True) 
             "write to"
         )
     return SQLiteAuditLog(path)
-
-
-def _wal(conn: sqlite3.Connection, timeout_s: float) -> None:
-    """Put the database in WAL mode, waiting out other processes.
-
-    Right after a worker sharing the file was killed, the next one to open it recovers the
-    write-ahead log under an exclusive lock, and SQLite answers "database is locked" at once
-    instead of waiting in its busy handler: retry until the timeout.
-    """
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
