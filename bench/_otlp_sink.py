@@ -13,9 +13,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class _Sink(BaseHTTPRequestHandler):
+class Sink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports, counts their bytes in ``received`` and keeps none of them."""
+
+    received = 0
+
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        length = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(length)
+        Sink.received += length
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.end_headers()
@@ -38,7 +44,7 @@ def start() -> tuple[subprocess.Popen[str], str]:
 
 
 def main() -> None:
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     print(sink.server_port, flush=True)
     sys.stdin.read()  # until the parent closes it or exits

@@ -15,18 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import tempfile
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from bench._otlp_sink import Sink
+from bench._server import free_port
 from duragent import App, RunRequest
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import SQLiteAuditLog
@@ -37,29 +38,6 @@ from workers._devserver import TUNING, temporal_binary
 from workers._payloads import data_converter
 
 WARMUP = 5
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver that counts what it is sent and keeps none of it."""
-
-    received = 0
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        self.rfile.read(length)
-        _Sink.received += length
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _runs(
@@ -98,7 +76,7 @@ async def main(runs: int, only: str | None) -> None:
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(home / "support.db"))
     from examples.customer_support.app import app
 
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
     extra = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
@@ -114,7 +92,7 @@ async def main(runs: int, only: str | None) -> None:
         )
         off = await _runs(env.client, app, settings, runs)
 
-        port = _free_port() if only != "traces" else None
+        port = free_port() if only != "traces" else None
         on_settings = Settings.from_env(
             {},
             home=home,
@@ -146,7 +124,7 @@ async def main(runs: int, only: str | None) -> None:
     added = statistics.median(on) - statistics.median(off)
     print(
         f"overhead: {added:+.1f} ms per run at the median ({ratio:.2f}x); "
-        f"{_Sink.received / (runs + WARMUP) / 1024:.1f} KiB of OTLP per run"
+        f"{Sink.received / (runs + WARMUP) / 1024:.1f} KiB of OTLP per run"
     )
 
 
