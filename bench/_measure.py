@@ -102,9 +102,19 @@ def pid_cpu_s(pid: int) -> float:
 
 def peak_rss_mb(pid: int | str = "self") -> float:
     """Peak resident set size (VmHWM) of a process, in MB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size (VmRSS) of a process now, in MB."""
+    return round(_status_mb(pid, "VmRSS"), 1)
+
+
+def _status_mb(pid: int | str, field: str) -> float:
+    """A kB field of ``/proc/<pid>/status``, in MB; 0 when the kernel does not report it."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 

@@ -37,7 +37,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from activities.models import ScriptedProvider
-from bench._measure import peak_rss_mb, percentile, pid_cpu_s
+from bench._measure import peak_rss_mb, percentile, pid_cpu_s, rss_mb
 from bench.approvals import refund_agent
 from duragent import App, RunRequest, RunResult, tool
 from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
@@ -63,15 +63,6 @@ def make_app() -> App:
     and a second model call that answers."""
     agent = refund_agent(AGENT, "scripted/paused", timeout="1d")
     return App(agents=[agent], tools=[refund_order], approvers={"lee": ["lead"]})
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size (VmRSS) of a process now, in MB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 # -- the worker ---------------------------------------------------------------------------------
