@@ -112,6 +112,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
         )
         if not out.exists():
             tail = (proc.stdout + proc.stderr)[-3000:]
+            if server is not None:
+                tail += "\n" + server.state()
             raise ScenarioFailed(f"scenario {scenario.name} exited {proc.returncode}:\n{tail}")
         result: dict[str, Any] = json.loads(out.read_text())
         if proc.returncode != 0:

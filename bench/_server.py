@@ -18,17 +18,11 @@ import time
 from pathlib import Path
 
 from duragent._names import SEARCH_ATTRIBUTES
-from workers._devserver import TUNING, temporal_binary
+from workers._devserver import TUNING, free_port, temporal_binary
 
 __all__ = ["TUNING", "BenchServer", "free_port"]
 
 _SA_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -89,6 +83,13 @@ class BenchServer:
                 raise RuntimeError(f"the dev server did not start:\n{tail}")
             time.sleep(0.05)
         return self
+
+    def state(self) -> str:
+        """Whether the server still runs, and the end of its log: for a scenario that failed."""
+        running = self._process is not None and self._process.poll() is None
+        status = "running" if running else f"exited {self._process and self._process.returncode}"
+        tail = self._log.read_text(errors="replace")[-1500:] if self._log.exists() else ""
+        return f"the dev server at {self.address}: {status}; its log ends:\n{tail}"
 
     def __exit__(self, *_: object) -> None:
         process, self._process = self._process, None

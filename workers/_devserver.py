@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import signal
 import socket
@@ -46,6 +47,43 @@ def temporal_binary() -> str:
             "(it is a dependency of duragent) or put it on PATH"
         )
     return found
+
+
+_FALLBACK_EPHEMERAL = (32768, 65535)
+"""Linux's default ephemeral range starts at 32768, and macOS's and Windows' at 49152."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now, chosen below the kernel's ephemeral range.
+
+    ``temporal server start-dev`` binds its own internal ports (service membership, metrics) to
+    port 0, that is from the ephemeral range. A port picked there, closed and handed to the
+    server with ``--port`` is free until the server binds it, so one of the server's own picks
+    can take it first, and the server then serves nothing on it. Below the range no ``bind(0)``
+    or outgoing connection is ever given the port.
+    """
+    low, _ = _ephemeral_range()
+    top = min(low, 32768)
+    if top > 20_000:
+        for _ in range(100):
+            port = random.randrange(20_000, top)
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue  # in use, or in TIME_WAIT
+                return port
+    with socket.socket() as sock:  # an unusual range: any free port
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _FALLBACK_EPHEMERAL
 
 
 def port_open(host: str, port: int) -> bool:

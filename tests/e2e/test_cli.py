@@ -21,15 +21,11 @@ from typing import Any
 
 import pytest
 
+from workers._devserver import free_port
+
 BIN = Path(sys.executable).parent
 DURAGENT = str(BIN / "duragent")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
