@@ -6,20 +6,32 @@ idempotent: texts by their content address, transcript positions by (key, positi
 activity, or two workers racing on one run, write the same rows. The workflow decides what each
 position holds (its history is the truth), so a rewrite of a position with other content only
 happens on replay after a change, and the workflow's version wins.
+
+With a key ring (``DURAGENT_ENCRYPTION_KEYS_FILE``) texts and messages are stored sealed with
+the same AES-GCM keys as Temporal's payloads, as ``enc:v1:<key id>:<base64>``, each bound to its
+row (a text to its digest, a message to its transcript key and position) so rows cannot be
+swapped. Rows written before encryption was turned on still read. Digests stay sha256 of the
+plaintext: the store must find a text by its address, and the address travels inside encrypted
+payloads only; what a digest tells a reader of the store is whether a text equals one they can
+guess exactly (tool outputs over 2 KB), and which runs share a text.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from duragent._messages import Message
 from duragent._sqlite import enable_wal
 from duragent._transcript import content_digest
+
+if TYPE_CHECKING:
+    from duragent.encryption import KeyRing
 
 _TIMEOUT_S = 10.0
 _SCHEMA = """
@@ -31,14 +43,55 @@ CREATE TABLE IF NOT EXISTS transcripts (
 """
 
 
+_SEALED = "enc:v1:"
+
+
 class TranscriptError(RuntimeError):
     """The store does not hold what a request refers to (another store, or data lost)."""
 
 
-class TranscriptStore:
+class _Sealing:
+    """Encryption of stored values with the key ring, when there is one."""
+
+    keys: KeyRing | None = None
+
+    def _seal(self, value: str, aad: str) -> str:
+        if self.keys is None:
+            return value
+        key_id, blob = self.keys.encrypt(value.encode(), aad.encode())
+        return f"{_SEALED}{key_id}:{base64.b64encode(blob).decode()}"
+
+    def _open(self, stored: str, aad: str, what: str) -> str:
+        if not stored.startswith(_SEALED):
+            return stored
+        key_id, _, blob = stored[len(_SEALED) :].partition(":")
+        if self.keys is None:
+            raise TranscriptError(
+                f"{what} in the transcript store is encrypted (key {key_id!r}) and this worker "
+                "has no key ring: set DURAGENT_ENCRYPTION_KEYS_FILE as on the other workers"
+            )
+        return self.keys.decrypt(
+            key_id, base64.b64decode(blob), aad.encode(), what=f"{what} in the transcript store"
+        ).decode()
+
+    def _seal_message(self, key: str, position: int, message: Message) -> str:
+        return self._seal(message.model_dump_json(), f"{key}\x00{position}")
+
+    def _open_message(self, key: str, position: int, stored: str) -> Message:
+        text = self._open(stored, f"{key}\x00{position}", f"message {position} of {key!r}")
+        return Message.model_validate_json(text)
+
+    def _open_text(self, digest: str, stored: str) -> str:
+        if stored.startswith(_SEALED) and content_digest(stored) == digest:
+            return stored  # a plaintext text that merely starts like a sealed one
+        return self._open(stored, digest, f"text {digest}")
+
+
+class TranscriptStore(_Sealing):
     """The SQLite store (the base of the PostgreSQL one: same rows, same checks)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, keys: KeyRing | None = None) -> None:
+        self.keys = keys
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -62,7 +115,9 @@ class TranscriptStore:
         """Store a text; return its content address."""
         digest = content_digest(text)
         with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO texts VALUES (?, ?)", (digest, text))
+            db.execute(
+                "INSERT OR IGNORE INTO texts VALUES (?, ?)", (digest, self._seal(text, digest))
+            )
         return digest
 
     def text(self, digest: str) -> str:
@@ -70,7 +125,7 @@ class TranscriptStore:
             row = db.execute("SELECT body FROM texts WHERE digest = ?", (digest,)).fetchone()
         if row is None:
             raise TranscriptError(f"text {digest} is not in the transcript store at {self.path}")
-        return str(row[0])
+        return self._open_text(digest, str(row[0]))
 
     def write(self, key: str, start: int, messages: Sequence[Message]) -> None:
         """Messages at positions ``start``, ``start + 1``, ...: written, or rewritten the same."""
@@ -81,7 +136,10 @@ class TranscriptStore:
             try:
                 db.executemany(
                     "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?)",
-                    [(key, start + i, m.model_dump_json()) for i, m in enumerate(messages)],
+                    [
+                        (key, start + i, self._seal_message(key, start + i, m))
+                        for i, m in enumerate(messages)
+                    ],
                 )
                 db.execute("COMMIT")
             except BaseException:
@@ -101,7 +159,7 @@ class TranscriptStore:
                 f"transcript {key!r} holds {len(rows)} of the {upto} messages the run refers to; "
                 f"do all workers share the store at {self.path}?"
             )
-        return [self.resolve(Message.model_validate_json(row[1])) for row in rows]
+        return [self.resolve(self._open_message(key, row[0], row[1])) for row in rows]
 
     def resolve(self, message: Message) -> Message:
         """The message with its full content, when it holds a reference."""
@@ -115,7 +173,8 @@ class TranscriptStore:
 class PostgresTranscriptStore(TranscriptStore):
     """The same store in PostgreSQL, for workers on several hosts."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, keys: KeyRing | None = None) -> None:
+        self.keys = keys
         try:
             import psycopg
         except ImportError:
@@ -143,7 +202,8 @@ class PostgresTranscriptStore(TranscriptStore):
         digest = content_digest(text)
         with self._connect() as db:
             db.execute(
-                "INSERT INTO duragent_texts VALUES (%s, %s) ON CONFLICT DO NOTHING", (digest, text)
+                "INSERT INTO duragent_texts VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (digest, self._seal(text, digest)),
             )
         return digest
 
@@ -154,7 +214,7 @@ class PostgresTranscriptStore(TranscriptStore):
             ).fetchone()
         if row is None:
             raise TranscriptError(f"text {digest} is not in the transcript store")
-        return str(row[0])
+        return self._open_text(digest, str(row[0]))
 
     def write(self, key: str, start: int, messages: Sequence[Message]) -> None:
         if not messages:
@@ -163,7 +223,10 @@ class PostgresTranscriptStore(TranscriptStore):
             db.cursor().executemany(
                 "INSERT INTO duragent_transcripts VALUES (%s, %s, %s) ON CONFLICT (key, position) "
                 "DO UPDATE SET message = EXCLUDED.message",
-                [(key, start + i, m.model_dump_json()) for i, m in enumerate(messages)],
+                [
+                    (key, start + i, self._seal_message(key, start + i, m))
+                    for i, m in enumerate(messages)
+                ],
             )
 
     def read(self, key: str, upto: int) -> list[Message]:
@@ -177,12 +240,13 @@ class PostgresTranscriptStore(TranscriptStore):
             raise TranscriptError(
                 f"transcript {key!r} holds {len(rows)} of the {upto} messages the run refers to"
             )
-        return [self.resolve(Message.model_validate_json(row[1])) for row in rows]
+        return [self.resolve(self._open_message(key, row[0], row[1])) for row in rows]
 
 
-def open_transcript_store(location: str | Path) -> TranscriptStore:
-    """``postgresql://…`` opens PostgreSQL; anything else is a SQLite file path."""
+def open_transcript_store(location: str | Path, *, keys: KeyRing | None = None) -> TranscriptStore:
+    """``postgresql://…`` opens PostgreSQL; anything else is a SQLite file path. With ``keys``
+    the store writes ciphertext."""
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
-        return PostgresTranscriptStore(text)
-    return TranscriptStore(text.removeprefix("sqlite:///"))
+        return PostgresTranscriptStore(text, keys=keys)
+    return TranscriptStore(text.removeprefix("sqlite:///"), keys=keys)

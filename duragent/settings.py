@@ -7,6 +7,7 @@ down; nothing deeper reads the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -40,6 +41,12 @@ class Settings:
     """Where the hash-chained audit log lives: a SQLite path, or a postgresql:// URL."""
     approver_keys_file: Path | None = None
     """YAML mapping approver name to the secret that signs their approval tokens."""
+    encryption_keys_file: Path | None = None
+    """A YAML key ring (``keys: [{id, key}]``, ``active``): when set, every Temporal payload,
+    payload-store file and transcript row is AES-GCM encrypted. Every worker and client of a
+    deployment needs the same ring."""
+    codec_token: str | None = dataclasses.field(default=None, repr=False)
+    """The bearer token ``duragent codec-server`` requires (its ``--token-file`` overrides)."""
     search_attributes: bool = True
     """Upsert DuragentAgent/Status/... on runs. Off only where the server cannot have them
     (Temporal's time-skipping test server): runs then cannot be found by status or pending."""
@@ -95,6 +102,8 @@ class Settings:
             "transcript_store": "DURAGENT_TRANSCRIPT_STORE",
             "payload_store": "DURAGENT_PAYLOAD_STORE",
             "approver_keys_file": "DURAGENT_APPROVER_KEYS_FILE",
+            "encryption_keys_file": "DURAGENT_ENCRYPTION_KEYS_FILE",
+            "codec_token": "DURAGENT_CODEC_TOKEN",
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",

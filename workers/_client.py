@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -17,6 +19,9 @@ from duragent.settings import Settings
 from workers._payloads import data_converter
 from workers._telemetry import Telemetry
 
+if TYPE_CHECKING:
+    from duragent.encryption import KeyRing
+
 log = structlog.get_logger("duragent.client")
 
 _INDEXED = {
@@ -26,15 +31,25 @@ _INDEXED = {
 }
 
 
+def key_ring(settings: Settings) -> KeyRing | None:
+    """The key ring ``settings`` names, or None when encryption is off."""
+    if settings.encryption_keys_file is None:
+        return None
+    from duragent.encryption import load_key_ring
+
+    return load_key_ring(settings.encryption_keys_file)
+
+
 async def connect(settings: Settings, telemetry: Telemetry | None = None) -> Client:
     """A client for ``settings.address``/``namespace``: pydantic payloads, and those over
-    256 KiB kept in ``settings.payload_store`` (Temporal external storage). With
+    256 KiB kept in ``settings.payload_store`` (Temporal external storage), all encrypted when
+    ``settings.encryption_keys_file`` names a key ring. With
     ``telemetry`` (``start_telemetry``), runs it starts and workers built on it are traced and
     the SDK's metrics are exported."""
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=data_converter(settings.payload_store),
+        data_converter=data_converter(settings.payload_store, key_ring(settings)),
         plugins=telemetry.plugins() if telemetry else [],
         runtime=telemetry.runtime if telemetry else None,
     )

@@ -3,6 +3,13 @@
 Any payload over 256 KiB (a huge user input, a long answer, a big result) is written once to a
 content-addressed folder and history holds a small reference. Clients and workers of a
 deployment must share the folder, as they share the transcript store.
+
+With a key ring (``DURAGENT_ENCRYPTION_KEYS_FILE``) every payload is encrypted by
+``duragent.encryption.EncryptionCodec``, failure messages and stack traces included
+(``DefaultFailureConverterWithEncodedAttributes`` moves them into a payload the codec seals).
+The SDK encodes before it stores externally, so the folder's files are ciphertext too (named by
+the digest of their ciphertext: a random nonce per write means the same payload written twice is
+two files, not one).
 """
 
 from __future__ import annotations
@@ -13,17 +20,22 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     ExternalStorage,
     StorageDriver,
     StorageDriverClaim,
     StorageDriverRetrieveContext,
     StorageDriverStoreContext,
 )
+
+if TYPE_CHECKING:
+    from duragent.encryption import KeyRing
 
 THRESHOLD = 256 * 1024
 
@@ -84,9 +96,19 @@ class FolderStorageDriver(StorageDriver):
         return await asyncio.to_thread(read)
 
 
-def data_converter(payload_store: str | Path) -> DataConverter:
-    """The pydantic data converter with payloads over 256 KiB kept in ``payload_store``."""
+def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> DataConverter:
+    """The pydantic data converter with payloads over 256 KiB kept in ``payload_store``, and
+    with ``keys`` every payload and failure message encrypted."""
     storage = ExternalStorage(
         drivers=[FolderStorageDriver(payload_store)], payload_size_threshold=THRESHOLD
     )
-    return dataclasses.replace(pydantic_data_converter, external_storage=storage)
+    if keys is None:
+        return dataclasses.replace(pydantic_data_converter, external_storage=storage)
+    from duragent.encryption import EncryptionCodec
+
+    return dataclasses.replace(
+        pydantic_data_converter,
+        external_storage=storage,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -25,6 +25,7 @@ from duragent import App
 from duragent.audit import AuditLog
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
+from workers._client import key_ring
 from workflows import AgentRun
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def build_worker(
     closes it after the worker has shut down.
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
-    transcripts = open_transcript_store(settings.transcript_store)
+    transcripts = open_transcript_store(settings.transcript_store, keys=key_ring(settings))
     models = ModelActivities(
         build_providers() if providers is None else providers,
         prices=prices,
@@ -152,7 +153,9 @@ def build_sandbox_worker(
     needs user namespaces; docker an engine), apart from the workers holding model keys.
     """
     tools = ToolActivities(
-        app, transcripts=open_transcript_store(settings.transcript_store), sandbox=backend
+        app,
+        transcripts=open_transcript_store(settings.transcript_store, keys=key_ring(settings)),
+        sandbox=backend,
     )
     return Worker(
         client,

@@ -1,0 +1,55 @@
+"""The payload codec: every Temporal payload sealed with AES-256-GCM under the ring's active key.
+
+A payload's whole protobuf (its data *and* its metadata, such as ``encoding: json/plain`` or a
+pydantic type name) becomes the ciphertext; the encrypted payload's metadata holds only
+``encoding: binary/encrypted`` and ``encryption-key-id: <id>``, so the server and a history export
+see no plaintext but which key to ask for.
+
+The SDK applies the codec before external storage, so payloads over 256 KiB reach the payload
+store already encrypted. Payloads that are not encrypted (sent before encryption was turned on,
+or by a tool such as ``temporal workflow signal --input``) decode as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from duragent.encryption._keys import KeyRing, KeyRingError
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+_AAD = b"duragent/payload/v1"
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts with ``keys.active``; decrypts with whichever key a payload names."""
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    def encrypt(self, payload: Payload) -> Payload:
+        key_id, blob = self.keys.encrypt(payload.SerializeToString(deterministic=True), _AAD)
+        return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=blob)
+
+    def decrypt(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        raw_id = payload.metadata.get(KEY_ID)
+        if raw_id is None:
+            raise KeyRingError(
+                f"an encrypted payload carries no {KEY_ID!r}: it was written by another codec, "
+                "not duragent's; decode it with that codec"
+            )
+        key_id = raw_id.decode(errors="replace")
+        decrypted = Payload()
+        decrypted.ParseFromString(self.keys.decrypt(key_id, payload.data, _AAD))
+        return decrypted
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.encrypt(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.decrypt(p) for p in payloads]
