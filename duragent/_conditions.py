@@ -9,8 +9,11 @@ compiled, lists turned into sets, paths split), and evaluation walks only that p
 pydantic private attribute costs about a microsecond, so the hot path reads the plan from
 ``__pydantic_private__`` directly and nothing else.
 
-Evaluation never raises: comparing mismatched types (``gt: 100`` against ``"abc"``) is false, and
-a missing argument path fails every operator except ``exists: false``.
+Evaluation never raises, and fails closed: a test that cannot be evaluated (``gt: 100`` against
+``"abc"`` or a NaN, ``matches`` against a number) is *unknown*, not false, and a rule that
+blocks or asks a human treats an unknown condition as matched (``Condition.test``). A missing
+argument path fails every operator except ``exists: false``; a null value fails ``contains``
+and ``matches``.
 """
 
 from __future__ import annotations
@@ -110,31 +113,64 @@ def _same(value: Any, expected: Any) -> bool:
         return False
 
 
-def _ordered(value: Any, bound: Any) -> bool:
-    if isinstance(bound, str):
-        return isinstance(value, str)
+def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _contains(value: Any, expected: Any) -> bool:
+def _ordered(value: Any, bound: Any) -> bool | None:
+    """Whether ``value`` can be ordered against ``bound``; ``None``: it cannot be (unknown)."""
+    if isinstance(bound, str):
+        return True if isinstance(value, str) else None
+    if _is_number(value):
+        return True if _finite(value) else None
+    return None
+
+
+def _order(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool | None]:
+    def compare(value: Any, bound: Any) -> bool | None:
+        if _ordered(value, bound) is None:
+            return None  # "abc" > 100, NaN > 100: the rule cannot tell, so it fails closed
+        return test(value, bound)
+
+    return compare
+
+
+def _equality(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool | None]:
+    def compare(value: Any, expected: Any) -> bool | None:
+        return test(value, expected) if _finite(value) else None  # NaN equals nothing
+
+    return compare
+
+
+def _contains(value: Any, expected: Any) -> bool | None:
+    if value is None:
+        return False
     if isinstance(value, str):
         return isinstance(expected, str) and expected in value
     if isinstance(value, list | tuple):
+        if not _finite(value):
+            return None
         return any(_same(item, expected) for item in value)
-    return False
+    return None
 
 
-_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": _same,
-    "ne": lambda v, x: not _same(v, x),
-    "gt": lambda v, x: _ordered(v, x) and v > x,
-    "gte": lambda v, x: _ordered(v, x) and v >= x,
-    "lt": lambda v, x: _ordered(v, x) and v < x,
-    "lte": lambda v, x: _ordered(v, x) and v <= x,
-    "in_": lambda v, xs: any(_same(v, x) for x in xs),
-    "not_in": lambda v, xs: not any(_same(v, x) for x in xs),
+def _matches(value: Any, regex: re.Pattern[str]) -> bool | None:
+    if value is None:
+        return False
+    return regex.search(value) is not None if isinstance(value, str) else None
+
+
+_TESTS: dict[str, Callable[[Any, Any], bool | None]] = {
+    "eq": _equality(_same),
+    "ne": _equality(lambda v, x: not _same(v, x)),
+    "gt": _order(lambda v, x: v > x),
+    "gte": _order(lambda v, x: v >= x),
+    "lt": _order(lambda v, x: v < x),
+    "lte": _order(lambda v, x: v <= x),
+    "in_": _equality(lambda v, xs: any(_same(v, x) for x in xs)),
+    "not_in": _equality(lambda v, xs: not any(_same(v, x) for x in xs)),
     "contains": _contains,
-    "matches": lambda v, rx: isinstance(v, str) and rx.search(v) is not None,
+    "matches": _matches,
 }
 _SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in_": "in"}
 _OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "matches", "exists")
@@ -142,15 +178,25 @@ _OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", 
 _Tests = tuple[tuple[str, Any], ...]
 
 
-def _check(tests: _Tests, value: Any) -> bool:
+def _check(tests: _Tests, value: Any) -> bool | None:
+    """True when every test holds, False when one does not, ``None`` when none fails but one
+    cannot be evaluated (a NaN, a string against a number): unknown, which rules read as a match
+    wherever a match is the safe reading."""
     present = value is not MISSING
+    verdict: bool | None = True
     for op, expected in tests:
         if op == "exists":
             if present is not expected:
                 return False
-        elif not present or not _TESTS[op](value, expected):
+            continue
+        if not present:
             return False
-    return True
+        outcome = _TESTS[op](value, expected)
+        if outcome is False:
+            return False
+        if outcome is None:
+            verdict = None
+    return verdict
 
 
 class Comparison(_Frozen):
@@ -234,8 +280,9 @@ class Comparison(_Frozen):
         return {key: value for key, value in handler(self).items() if key in given}
 
     def holds(self, value: Any) -> bool:
-        """Whether every operator holds for ``value`` (``MISSING`` when the path is absent)."""
-        return _check(self._tests, value)
+        """Whether every operator holds for ``value`` (``MISSING`` when the path is absent);
+        a test that cannot be evaluated is not a hold here (see ``Condition.test``)."""
+        return _check(self._tests, value) is True
 
     def describe(self, value: Any = MISSING) -> str:
         """``"> 100"``, or with the value that was tested, ``"250 > 100"``."""
@@ -311,19 +358,35 @@ class _Plan:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def holds(self, facts: Facts) -> bool:
+    def holds(self, facts: Facts) -> bool | None:
+        """True, False, or ``None`` when an argument test cannot be evaluated (unknown).
+
+        Three-valued: ``all`` is false if any part is, else unknown if any part is; ``any`` is
+        true if any part is, else unknown if any part is; ``not`` keeps unknown unknown.
+        """
         # Cheap tests first; the text is serialized, lowercased or scanned only if needed.
         if self.tools is not None and facts.tool not in self.tools:
             return False
         if self.risks is not None and facts.risk not in self.risks:
             return False
+        verdict: bool | None = True
         for steps, tests in self.args:
-            if not _check(tests, _resolve(facts.arguments, steps)):
+            outcome = _check(tests, _resolve(facts.arguments, steps))
+            if outcome is False:
                 return False
-        if self.confidence is not None and not _check(self.confidence, _number(facts.confidence)):
-            return False
-        if self.risk_score is not None and not _check(self.risk_score, _number(facts.risk_score)):
-            return False
+            if outcome is None:
+                verdict = None
+        numbers: tuple[tuple[_Tests | None, float | None], ...] = (
+            (self.confidence, facts.confidence),
+            (self.risk_score, facts.risk_score),
+        )
+        for number_tests, number in numbers:
+            if number_tests is not None:
+                outcome = _check(number_tests, _number(number))
+                if outcome is False:
+                    return False
+                if outcome is None:
+                    verdict = None
         if self.needles:
             lowered = facts.lowered
             if not any(needle in lowered for needle in self.needles):
@@ -334,11 +397,24 @@ class _Plan:
             return False
         if self.all is not None:
             for plan in self.all:
-                if not plan.holds(facts):
+                outcome = plan.holds(facts)
+                if outcome is False:
                     return False
-        if self.any is not None and not any(plan.holds(facts) for plan in self.any):
-            return False
-        return self.not_ is None or not self.not_.holds(facts)
+                if outcome is None:
+                    verdict = None
+        if self.any is not None:
+            outcomes = [plan.holds(facts) for plan in self.any]
+            if True not in outcomes:
+                if None not in outcomes:
+                    return False
+                verdict = None
+        if self.not_ is not None:
+            outcome = self.not_.holds(facts)
+            if outcome is True:
+                return False
+            if outcome is None:
+                verdict = None
+        return verdict
 
 
 def _plan_of(condition: Condition) -> _Plan:
@@ -420,7 +496,12 @@ class Condition(_Frozen):
         return {key: value for key, value in handler(self).items() if value is not None}
 
     def holds(self, facts: Facts) -> bool:
-        """Whether the condition holds for ``facts``."""
+        """Whether the condition certainly holds for ``facts`` (unknown is not a hold)."""
+        return _plan_of(self).holds(facts) is True
+
+    def test(self, facts: Facts) -> bool | None:
+        """True, False, or ``None`` when a test cannot be evaluated (a NaN, a string compared
+        with a number): rules that block or ask a human read ``None`` as a match."""
         return _plan_of(self).holds(facts)
 
     def explain(self, facts: Facts) -> str:
@@ -445,7 +526,7 @@ class Condition(_Frozen):
             kinds = facts.pii(self._plan.kinds)
             parts.append(f"text contains {', '.join(kinds)}" if kinds else "text has no PII")
         parts += [condition.explain(facts) for condition in self.all or ()]
-        held = [condition for condition in self.any or () if condition.holds(facts)]
+        held = [condition for condition in self.any or () if condition.test(facts) is not False]
         if held:
             parts.append(held[0].explain(facts))
         if self.not_ is not None:

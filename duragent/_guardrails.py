@@ -280,6 +280,8 @@ class Decision(_Frozen):
     reason: str
     redacted_text: str | None = None
     redactions: list[str] = Field(default_factory=list)
+    approval_rules: list[Rule] = Field(default_factory=list)
+    """Every matching ``require_approval`` rule, in policy order: each must be satisfied."""
 
 
 def evaluate(rules: Sequence[Rule], context: EvalContext) -> Decision:
@@ -292,18 +294,30 @@ def evaluate(rules: Sequence[Rule], context: EvalContext) -> Decision:
     deciding: Rule | None = None
     matched: list[str] = []
     redacting: list[Rule] = []
+    approving: list[Rule] = []
+    unknown: set[str] = set()
     for rule in rules:
         if rule.stage != context.stage or rule.mode == "never":
             continue
         # A conditional rule without `when` cannot pass validation; if one is built without
         # validation anyway, it matches (fail closed) rather than being silently skipped.
-        if rule.mode == "conditional" and rule.when is not None and not rule.when.holds(facts):
-            continue
+        if rule.mode == "conditional" and rule.when is not None:
+            outcome = rule.when.test(facts)
+            if outcome is False:
+                continue
+            if outcome is None:
+                # Fail closed: a condition that cannot be evaluated (a NaN, a string against a
+                # number) matches every rule but an allow rule, which must never widen by it.
+                if rule.action == "allow":
+                    continue
+                unknown.add(rule.name)
         matched.append(rule.name)
         if deciding is None or SEVERITY[rule.action] > SEVERITY[deciding.action]:
             deciding = rule
         if rule.action == "redact":
             redacting.append(rule)
+        if rule.action == "require_approval":
+            approving.append(rule)
     if deciding is None:
         return Decision(action="allow", reason="no rule matched")
     redacted: str | None = None
@@ -318,13 +332,20 @@ def evaluate(rules: Sequence[Rule], context: EvalContext) -> Decision:
         action=deciding.action,
         rule=deciding,
         matched=matched,
-        reason=_reason(deciding, facts),
+        reason=_reason(deciding, facts, unknown=deciding.name in unknown),
         redacted_text=redacted,
         redactions=redactions,
+        approval_rules=approving,
     )
 
 
-def _reason(rule: Rule, facts: _Facts) -> str:
+def _reason(rule: Rule, facts: _Facts, *, unknown: bool = False) -> str:
+    if unknown:
+        assert rule.when is not None
+        return (
+            f"rule {rule.name!r} could not evaluate its condition ({rule.when.explain(facts)}): "
+            "treated as matched"
+        ) + (f". {rule.message}" if rule.message else "")
     if rule.message:
         return rule.message
     if rule.mode == "always" or rule.when is None:

@@ -379,18 +379,47 @@ def test_a_missing_path_fails_every_operator_but_exists_false(path: str) -> None
         ("tags", {"lt": 5}),
         ("amount", {"contains": "2"}),
         ("amount", {"matches": "2"}),
-        ("customer", {"in": ["a"]}),
     ],
 )
-def test_type_mismatches_are_false_and_never_raise(path: str, comparison: Any) -> None:
-    assert not arg_holds(path, comparison)
+def test_a_test_that_cannot_be_evaluated_fails_closed(path: str, comparison: Any) -> None:
+    # Unknown, not false: a block or approval rule matches, an allow rule does not widen.
+    when = {"args": {path: comparison}}
+    for action in ("block", "require_approval"):
+        who = {"approvers": ["lee"]} if action == "require_approval" else {}
+        probe = rule(name="probe", stage="tool_call", when=when, action=action, **who)
+        decision = evaluate([probe], call("t", **ORDER))
+        assert decision.action == action, action
+        assert "could not evaluate" in decision.reason
+    allow = rule(name="probe", stage="tool_call", when=when, action="allow")
+    assert evaluate([allow], call("t", **ORDER)).matched == []
+    # Under `not`, unknown stays unknown: still a match for a block rule.
+    negated = rule(name="probe", stage="tool_call", when={"not": when}, action="block")
+    assert evaluate([negated], call("t", **ORDER)).action == "block"
 
 
-def test_confidence_comparison_with_a_nan_is_false() -> None:
+def test_a_mapping_compared_for_membership_is_simply_not_in() -> None:
+    assert not arg_holds("customer", {"in": ["a"]})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_argument_matches_a_limit_rule(value: float) -> None:
+    limit = rule(
+        name="limit", stage="tool_call", when={"args": {"amount": {"gt": 100}}},
+        action="require_approval", approvers=["lee"],
+    )  # fmt: skip
+    below = rule(
+        name="below", stage="tool_call", when={"args": {"amount": {"lte": 100}}}, action="block"
+    )
+    assert evaluate([limit], call("t", amount=value)).action == "require_approval"
+    assert evaluate([below], call("t", amount=value)).action == "block"
+    assert evaluate([limit], call("t", amount=[value])).action == "require_approval"
+
+
+def test_confidence_comparison_with_a_nan_asks_for_review() -> None:
     unsure = rule(
         name="unsure", stage="output", when={"confidence": {"lt": 0.8}}, action="require_review"
     )
-    assert evaluate([unsure], answered("x", confidence=float("nan"))).action == "allow"
+    assert evaluate([unsure], answered("x", confidence=float("nan"))).action == "require_review"
 
 
 # --- PII -------------------------------------------------------------------------------------
