@@ -9,6 +9,8 @@ and worker restarts, so a tool with side effects can make them exactly once.
 from __future__ import annotations
 
 import asyncio
+import decimal
+import enum
 import inspect
 import re
 from collections.abc import Awaitable, Callable
@@ -16,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr, ValidationError, create_model
 
+from duragent._coerce import strict_number
 from duragent._messages import ToolSpec
 from duragent.errors import SpecError
 
@@ -124,7 +127,18 @@ class Tool:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from None
-        return {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        values = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        # One value: the tool runs only on what the rules saw. A value its validation read
+        # differently from the argument as sent ("1_50" read as 150, a validator that rewrote
+        # it) is refused, never run.
+        for name, value in values.items():
+            if name in arguments and not agrees(value, arguments[name]):
+                raise ToolArgumentsError(
+                    f"invalid arguments for tool {self.name!r}: {name}: "
+                    f"{_short(arguments[name])} would be read as {_short(_jsonable(value))}; "
+                    "send exactly that value"
+                )
+        return values
 
     async def invoke(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
         """Run the tool (sync functions in a thread) and return what it returned."""
@@ -144,6 +158,80 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly, as if undecorated (handy in tests)."""
         return self.fn(*args, **kwargs)
+
+
+def agrees(parsed: Any, sent: Any, depth: int = 0) -> bool:
+    """Whether a validated value is the value sent, as a rule reading the JSON saw it.
+
+    Numbers compare by value (150 and 150.0 and a Decimal 150 agree; the string "1_50" does not
+    agree with 150), strings exactly, secrets by their value, models field by field.
+    """
+    if depth > 64:
+        return False
+    if isinstance(parsed, SecretStr | SecretBytes):
+        return bool(parsed.get_secret_value() == sent)
+    if isinstance(parsed, enum.Enum):
+        return agrees(parsed.value, sent, depth + 1)
+    if isinstance(parsed, bool) or isinstance(sent, bool):
+        return isinstance(parsed, bool) and isinstance(sent, bool) and parsed == sent
+    if parsed is None or sent is None:
+        return parsed is None and sent is None
+    if isinstance(parsed, int | float | decimal.Decimal):
+        return _number_agrees(parsed, sent)
+    if isinstance(parsed, str):
+        return isinstance(sent, str) and parsed == sent
+    if isinstance(parsed, BaseModel):
+        if not isinstance(sent, dict):
+            return False
+        fields = type(parsed).model_fields
+        return all(
+            agrees(getattr(parsed, name), sent[name], depth + 1) for name in fields if name in sent
+        ) and set(sent) <= set(fields)
+    if isinstance(parsed, dict):
+        return (
+            isinstance(sent, dict)
+            and len(parsed) == len(sent)
+            and all(k in sent and agrees(v, sent[k], depth + 1) for k, v in parsed.items())
+        )
+    if isinstance(parsed, list | tuple):
+        return (
+            isinstance(sent, list | tuple)
+            and len(parsed) == len(sent)
+            and all(agrees(p, s, depth + 1) for p, s in zip(parsed, sent, strict=True))
+        )
+    # Dates, UUIDs, sets, ...: the JSON form pydantic writes must be what was sent.
+    try:
+        return bool(_jsonable(parsed) == sent)
+    except Exception:
+        return False
+
+
+def _number_agrees(parsed: int | float | decimal.Decimal, sent: Any) -> bool:
+    if isinstance(sent, str):
+        number = strict_number(sent)
+        if number is None:
+            return False
+        sent = number
+    if not isinstance(sent, int | float) or isinstance(sent, bool):
+        return False
+    try:
+        left = decimal.Decimal(parsed) if isinstance(parsed, int) else decimal.Decimal(str(parsed))
+        right = decimal.Decimal(sent) if isinstance(sent, int) else decimal.Decimal(repr(sent))
+        return left.is_finite() and right.is_finite() and left == right
+    except (decimal.InvalidOperation, ValueError):
+        return False
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return pydantic_core.to_jsonable_python(value)
+    except Exception:
+        return repr(value)
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def to_model_text(value: Any) -> str:

@@ -12,8 +12,15 @@ from typing import Any
 
 from temporalio import workflow
 
-from duragent._approvals import ApprovalDecision, ApprovalKind, ApprovalRequest, args_hash
-from duragent._coerce import coerce_arguments
+from duragent._approvals import (
+    ApprovalDecision,
+    ApprovalKind,
+    ApprovalRequest,
+    args_hash,
+    may_decide,
+    same_person,
+)
+from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._guardrails import Decision, Rule
 from duragent._messages import (
     AuditBatch,
@@ -40,6 +47,9 @@ from workflows._calls import (
 from workflows._desk import ApprovalDesk
 from workflows._guard import Guard
 from workflows._ledger import Ledger
+
+MAX_APPROVAL_ROUNDS = 20
+"""Requests one tool call may open (several rules, edits that need other approvers)."""
 
 
 class RunEnded(Exception):
@@ -364,28 +374,42 @@ class Governance:
     async def _governed_tool_call(
         self, request: RunRequest, agent: AgentSpec, tool: ToolSpec, call: ToolCall
     ) -> None:
-        """Guardrails, then approval if required, then the tool; the model is told every outcome."""
-        call = call.model_copy(
-            update={"arguments": coerce_arguments(tool.parameters, call.arguments)}
-        )
+        """Validation, guardrails, every approval the arguments need, then the tool.
+
+        One value: the arguments are settled against the tool's schema first, and those exact
+        values are checked, approved, hashed and executed. Every matching approval rule must be
+        satisfied, and an approver's edit is checked again by every rule: an edit that a block
+        rule refuses is refused, one that needs another approver waits for that approver.
+        """
+        try:
+            arguments = validate_arguments(tool.parameters, call.arguments)
+        except ArgumentsInvalid as invalid:
+            self._refuse_arguments(agent, tool, call, str(invalid), by_model=True)
+            return
+        call = call.model_copy(update={"arguments": arguments})
         decision = self._check_tool(agent, tool, call.arguments)
         if decision is None:
             self._tell(call, "not executed: blocked by policy")
             return
         ref: str | None = None
-        if decision.action == "require_approval":
-            assert decision.rule is not None
-            verdict = await self._ask(
-                "tool_call",
-                agent,
-                decision,
-                arguments=call.arguments,
-                rule=decision.rule,
-                tool=tool,
+        satisfied: set[str] = set()
+        for _ in range(MAX_APPROVAL_ROUNDS):
+            if decision.action != "require_approval":
+                break
+            waiting = [r for r in decision.approval_rules if r.name not in satisfied]
+            if not waiting:
+                break
+            rule = waiting[0]
+            asked = (
+                decision if decision.rule is not None and rule.name == decision.rule.name else None
             )
+            verdict = await self._ask(
+                "tool_call", agent, asked, arguments=call.arguments, rule=rule, tool=tool,
+                reason=None if asked else (rule.message or f"rule {rule.name!r} matched"),
+            )  # fmt: skip
             ref = self._last_request_id
             if verdict is None or verdict.action == "reject":
-                if decision.rule.on_reject == "end_run":
+                if rule.on_reject == "end_run":
                     raise RunEnded("rejected", f"{tool.name} not approved: {self._why(verdict)}")
                 self._tell(
                     call,
@@ -397,14 +421,60 @@ class Governance:
                 self._tell(call, verdict.response or "")
                 return
             if verdict.action == "edit" and verdict.arguments is not None:
-                edited = coerce_arguments(tool.parameters, verdict.arguments)
+                try:
+                    edited = validate_arguments(tool.parameters, verdict.arguments)
+                except ArgumentsInvalid as invalid:
+                    self._refuse_arguments(agent, tool, call, str(invalid), by_model=False)
+                    return
                 call = call.model_copy(update={"arguments": edited})
-                # Re-checked: an edit may not slip past a block. Anything else stands approved
-                # by the approver who wrote these exact arguments.
-                if self._check_tool(agent, tool, call.arguments) is None:
+                # The edit is checked again by every rule; the approver who wrote it has
+                # approved these arguments for the rules they may decide, and no others.
+                satisfied = set()
+                decision = self._check_tool(agent, tool, call.arguments)
+                if decision is None:
                     self._tell(call, "not executed: the edited arguments are blocked by policy")
                     return
+            satisfied |= self._rules_decided_by(verdict.approver, rule, decision.approval_rules)
+        else:
+            self._tell(call, f"not executed: {tool.name} was edited too many times in approval")
+            return
         await self._execute_tool(request, agent, tool, call, ref=ref)
+
+    def _rules_decided_by(self, approver: str, asked: Rule, rules: list[Rule]) -> set[str]:
+        """The rules one approval satisfies: the one asked, and every other the same person may
+        decide (by name or role, separation of duties kept) that demands no signed token."""
+        user = self._request.user if self._request else None
+        decided = {asked.name}
+        for rule in rules:
+            if rule.require_token:
+                continue
+            if same_person(approver, user) and not rule.allow_self_approval:
+                continue
+            if may_decide(
+                approver, names=rule.approvers, roles=rule.approver_roles, role_map=self._desk.roles
+            ):
+                decided.add(rule.name)
+        return decided
+
+    def _refuse_arguments(
+        self, agent: AgentSpec, tool: ToolSpec, call: ToolCall, problem: str, *, by_model: bool
+    ) -> None:
+        """Arguments that do not settle to one value: refused, recorded, told to the model."""
+        whose = "" if by_model else "the approver's edited arguments: "
+        text = f"invalid arguments for tool {tool.name!r}: {whose}{problem}"
+        self._ledger.errors["validation_error"] += 1
+        self._ledger.record(
+            "tool_refused",
+            agent=agent.name,
+            turn=self._turn,
+            at=workflow.now(),
+            tool=tool.name,
+            arguments=call.arguments if by_model else None,
+            detail=text[:2000],
+            args_hash=args_hash(call.arguments) if by_model else None,
+            spec_hash=self._hash(agent),
+        )
+        self._tell(call, f"not executed: {text}. Call the tool again with valid arguments.")
 
     def _check_tool(
         self, agent: AgentSpec, tool: ToolSpec, arguments: dict[str, Any]
