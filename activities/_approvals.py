@@ -11,6 +11,7 @@ from pathlib import Path
 
 from temporalio import activity
 
+from duragent._approvals import normalize_identity
 from duragent._messages import TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN
 from duragent.approval_tokens import verify_token
@@ -30,14 +31,15 @@ def load_approver_keys(path: str | Path) -> dict[str, str]:
 
 class ApprovalActivities:
     def __init__(self, keys: Mapping[str, str] | None = None) -> None:
-        self._keys = dict(keys or {})
+        # Names as the workflow compares them (normalize_identity): "Lee" holds lee's key.
+        self._keys = {normalize_identity(name): key for name, key in (keys or {}).items()}
 
     @activity.defn(name=ACTIVITY_VERIFY_TOKEN)
     async def verify_token(self, check: TokenCheck) -> TokenVerdict:
         """Whether ``check.token`` was signed by the approver's key for exactly this step."""
         reason = verify_token(
             check.token,
-            self._keys.get(check.approver),
+            self._keys.get(normalize_identity(check.approver)),
             workflow_id=check.workflow_id,
             step_id=check.step_id,
             approver=check.approver,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -31,6 +32,52 @@ class _Frozen(BaseModel):
 def canonical_json(value: Any) -> str:
     """The one JSON text of a value: sorted keys, no spaces. What hashes are taken over."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def normalize_identity(name: str) -> str:
+    """The one form of a person's or role's name wherever names are compared.
+
+    Unicode NFKC (full-width and compatibility forms fold to plain ones), invisible format
+    characters (zero-width spaces, joiners, direction marks) dropped, case folded, whitespace
+    collapsed: "LEE", " lee ", full-width "lee" and "lee" with a zero-width space are one person.
+    """
+    folded = unicodedata.normalize("NFKC", name)
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.casefold().split())
+
+
+def normalize_roles(roles: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """An app's approver → roles mapping with every name normalized (``normalize_identity``)."""
+    out: dict[str, list[str]] = {}
+    for name, names in roles.items():
+        out.setdefault(normalize_identity(name), []).extend(normalize_identity(r) for r in names)
+    return out
+
+
+def may_decide(
+    approver: str,
+    *,
+    names: Sequence[str],
+    roles: Sequence[str],
+    role_map: Mapping[str, Sequence[str]],
+) -> bool:
+    """Whether ``approver`` is one of ``names`` or holds one of ``roles``, names normalized."""
+    who = normalize_identity(approver)
+    if not who:
+        return False
+    if who in {normalize_identity(n) for n in names}:
+        return True
+    held = {normalize_identity(r) for r in role_map.get(who, ())}
+    held |= {normalize_identity(r) for r in role_map.get(approver, ())}
+    return bool(held & {normalize_identity(r) for r in roles})
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two names are one person once normalized (never true for an empty name)."""
+    if a is None or b is None:
+        return False
+    left, right = normalize_identity(a), normalize_identity(b)
+    return bool(left) and left == right
 
 
 def args_hash(arguments: Mapping[str, Any] | None) -> str:
@@ -94,8 +141,14 @@ class ApprovalDecision(_Frozen):
 
     @property
     def approval_id(self) -> str:
-        """Stable per step, approver and action: the update id, so a repeat returns the first result."""
-        return f"{self.step_id}:{self.approver}:{self.action}"
+        """The ``decide`` update id: a digest of the whole decision (token included).
+
+        Resending the very same decision returns its first outcome; any other payload gets
+        another id, so nobody can claim an id first with a junk decision and have the real
+        approver's command answered with that junk's refusal.
+        """
+        digest = hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        return f"decide-{self.step_id}-{digest[:32]}"
 
 
 class ApprovalOutcome(_Frozen):
@@ -131,13 +184,17 @@ def check_decision(
         waiting = ", ".join(sorted(pending)) or "none"
         return f"unknown step {step!r}; steps waiting for a decision: {waiting}"
     approver = decision.approver
+    if not normalize_identity(approver):
+        return "the approver's name is empty once invisible characters and spaces are removed"
     allowed_names = set(request.escalate_to if request.escalated else request.approvers)
     allowed_roles = set(request.escalate_to if request.escalated else request.approver_roles)
-    if approver not in allowed_names and not allowed_roles.intersection(roles.get(approver, ())):
+    if not may_decide(
+        approver, names=list(allowed_names), roles=list(allowed_roles), role_map=roles
+    ):
         who = sorted(allowed_names) + [f"role {r}" for r in sorted(allowed_roles)]
         return f"{approver!r} may not decide step {step!r}; allowed: {', '.join(who) or 'nobody'}"
     high_risk = request.kind != "tool_call" or request.risk not in (None, "read")
-    if approver == request.run_user and high_risk and not request.allow_self_approval:
+    if same_person(approver, request.run_user) and high_risk and not request.allow_self_approval:
         return (
             f"separation of duties: {approver!r} started this run and may not decide its own "
             f"step {step!r}; another approver must"

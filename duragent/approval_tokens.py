@@ -15,15 +15,17 @@ import hashlib
 import hmac
 import time
 
+from duragent._approvals import normalize_identity
+
 VERSION = "v1"
 
 
 def _message(
     workflow_id: str, step_id: str, approver: str, args_hash: str | None, expires: int
 ) -> bytes:
-    return "|".join(
-        [VERSION, workflow_id, step_id, approver, args_hash or "-", str(expires)]
-    ).encode()
+    # The approver's name as compared everywhere else: "Lee" and "lee" sign the same token.
+    who = normalize_identity(approver)
+    return "|".join([VERSION, workflow_id, step_id, who, args_hash or "-", str(expires)]).encode()
 
 
 def sign_token(

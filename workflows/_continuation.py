@@ -12,6 +12,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
+from duragent._approvals import normalize_roles
 from duragent._messages import Carry, Message, ResolvedSpecs, RunRequest
 from workflows._desk import ApprovalDesk
 from workflows._ledger import Ledger
@@ -60,7 +61,7 @@ class Continuation:
 
     def _restore(self, carry: Carry) -> ResolvedSpecs:
         self._specs = carry.specs
-        self._desk.roles = carry.specs.approvers
+        self._desk.roles = normalize_roles(carry.specs.approvers)
         self._transcript_key, self._stored = carry.transcript_key, carry.stored
         self._messages = list(carry.messages)
         self._agent = self._desk.agent = carry.agent

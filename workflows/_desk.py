@@ -12,7 +12,7 @@ through ``check_decision`` here, under a lock, so two decisions for one step can
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,14 +27,22 @@ from duragent._approvals import (
     check_decision,
 )
 from duragent._messages import StepKind, TokenCheck, TokenVerdict
-from duragent._names import ACTIVITY_VERIFY_TOKEN
+from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
 from workflows._ledger import Ledger
 
 MAX_DETAIL = 500
+MAX_REFUSAL_RECORDS = 100
+"""Refused decisions recorded in full per run; later ones are only counted."""
 
 
 def _clip(text: str, limit: int = MAX_DETAIL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 class ApprovalDesk:
@@ -46,6 +54,7 @@ class ApprovalDesk:
         self._ledger = ledger
         self._on_change = on_change
         self._lock = asyncio.Lock()
+        self._refusals = 0
         self.agent = ""
         self.turn = 0
 
@@ -139,13 +148,57 @@ class ApprovalDesk:
             record_step_id=record.step_id,
         )
 
+    @staticmethod
+    def parse(inputs: Sequence[Any]) -> ApprovalDecision:
+        """The one decision an update carries; ``ValueError`` saying what is wrong otherwise."""
+        if len(inputs) != 1:
+            raise ValueError(
+                f"expected exactly one decision object, got {len(inputs)} inputs; send one "
+                'JSON object like {"step_id": "s4", "approver": "lee"}'
+            )
+        payload = inputs[0]
+        if isinstance(payload, ApprovalDecision):
+            return payload
+        if not isinstance(payload, dict):  # a JSON null, a string, a list
+            shown = "null" if payload is None else type(payload).__name__
+            raise ValueError(
+                f"a decision should be an object (expected an ApprovalDecision object), got "
+                f'{shown}; send one JSON object like {{"step_id": "s4", "approver": "lee"}}'
+            )
+        try:
+            return ApprovalDecision.model_validate(payload)
+        except ValidationError as exc:
+            raise ValueError(f"malformed decision: {_problems(exc)}") from None
+
     def validate(self, decision: ApprovalDecision) -> None:
         """For the ``decide`` update's validator: raise to refuse before it enters history."""
-        if not isinstance(decision, ApprovalDecision):  # a JSON null decodes to None
-            raise ValueError(f"expected an ApprovalDecision object, got {type(decision).__name__}")
         reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
         if reason is not None:
             raise ValueError(reason)
+
+    def ignore_signal(self, name: str, count: int) -> None:
+        """A signal this workflow does not define: recorded as refused, otherwise ignored."""
+        self._refuse(
+            "?",
+            None,
+            f"unknown signal {_clip(name, 100)!r} with {count} input(s) ignored; "
+            f"decisions go to the {SIGNAL_APPROVE!r} or {SIGNAL_REJECT!r} signal",
+            "signal",
+        )
+
+    async def decide_inputs(
+        self, inputs: Sequence[Any], *, via: str, action: str | None
+    ) -> ApprovalOutcome:
+        """A signal's inputs, whatever their count: exactly one decision object is decided;
+        anything else is refused and recorded, and the run goes on."""
+        if len(inputs) != 1:
+            return self._refuse(
+                "?",
+                None,
+                f"expected exactly one decision object, got {len(inputs)} inputs",
+                via,
+            )
+        return await self.decide_raw(inputs[0], via=via, action=action)
 
     async def decide_raw(self, payload: Any, *, via: str, action: str | None) -> ApprovalOutcome:
         """A signal's payload: parse it, then decide. Malformed payloads are refused and recorded."""
@@ -163,10 +216,11 @@ class ApprovalDesk:
         except (ValidationError, ValueError) as exc:
             step = data.get("step_id") if data else None
             who = data.get("approver") if data else None
+            problem = _problems(exc) if isinstance(exc, ValidationError) else str(exc)
             return self._refuse(
                 step if isinstance(step, str) else "?",
                 who if isinstance(who, str) else None,
-                f"malformed decision: {exc}",
+                f"malformed decision: {problem}",
                 via,
             )
         if via == "signal" and action == "approve" and decision.action == "reject":
@@ -214,22 +268,29 @@ class ApprovalDesk:
             return outcome
 
     def _refuse(self, step_id: str, approver: str | None, reason: str, via: str) -> ApprovalOutcome:
-        record = self._ledger.record(
-            "approval_refused",
-            agent=self.agent,
-            turn=self.turn,
-            at=workflow.now(),
-            ref=_clip(step_id, 64),
+        self._ledger.errors["decision_refused"] += 1
+        self._refusals += 1
+        record_id: str | None = None
+        # A flood of junk decisions must not grow the run's record without bound: the first
+        # MAX_REFUSAL_RECORDS are recorded in full, the rest only counted.
+        if self._refusals <= MAX_REFUSAL_RECORDS:
+            record = self._ledger.record(
+                "approval_refused",
+                agent=self.agent,
+                turn=self.turn,
+                at=workflow.now(),
+                ref=_clip(step_id, 64),
+                approver=_clip(approver, 200) if approver else None,
+                reason=_clip(reason),
+                via=via,
+            )
+            record_id = record.step_id
+        return ApprovalOutcome(
+            step_id=_clip(step_id, 64),
+            accepted=False,
             approver=_clip(approver, 200) if approver else None,
             reason=_clip(reason),
-            via=via,
-        )
-        return ApprovalOutcome(
-            step_id=step_id,
-            accepted=False,
-            approver=approver,
-            reason=reason,
-            record_step_id=record.step_id,
+            record_step_id=record_id,
         )
 
     @staticmethod

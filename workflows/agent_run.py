@@ -12,18 +12,19 @@ model answers without tool calls; then output guardrails and the review policy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import RawValue, SearchAttributeUpdate
 
 from duragent._approvals import (
-    ApprovalDecision,
     ApprovalOutcome,
     ApprovalRequest,
     args_hash,
+    normalize_roles,
 )
 from duragent._guardrails import RISK_SCORES
 from duragent._messages import (
@@ -129,24 +130,35 @@ class AgentRun(Governance, Continuation, ModelChain):
         """Steps waiting for a human decision."""
         return list(self._desk.pending.values())
 
+    # Signals and updates take their inputs as they come (any count, any shape): Temporal
+    # cannot refuse a signal, and a handler whose signature does not fit the payload would
+    # fail every workflow task of the run from then on. So each input is parsed here, and
+    # whatever does not parse is recorded as refused (signals) or rejected before it enters
+    # history (updates).
+
     @workflow.signal(name=SIGNAL_APPROVE)
-    async def approve(self, decision: Any) -> None:
+    async def approve(self, *inputs: Any) -> None:
         """Approve (or edit, or respond to) a pending step. Refusals are recorded, not raised."""
-        await self._desk.decide_raw(decision, via="signal", action="approve")
+        await self._desk.decide_inputs(inputs, via="signal", action="approve")
 
     @workflow.signal(name=SIGNAL_REJECT)
-    async def reject(self, decision: Any) -> None:
+    async def reject(self, *inputs: Any) -> None:
         """Reject a pending step. Refusals are recorded, not raised."""
-        await self._desk.decide_raw(decision, via="signal", action="reject")
+        await self._desk.decide_inputs(inputs, via="signal", action="reject")
+
+    @workflow.signal(dynamic=True)
+    def _unknown_signal(self, name: str, inputs: Sequence[RawValue]) -> None:
+        # Without a handler the SDK would buffer such signals for the life of the run.
+        self._desk.ignore_signal(name, len(inputs))
 
     @workflow.update(name=UPDATE_DECIDE)
-    async def decide(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def decide(self, *inputs: Any) -> ApprovalOutcome:
         """Decide a pending step; a decision that fails validation never enters history."""
-        return await self._desk.decide(decision, via="update")
+        return await self._desk.decide(ApprovalDesk.parse(inputs), via="update")
 
     @decide.validator
-    def _validate_decide(self, decision: ApprovalDecision) -> None:
-        self._desk.validate(decision)
+    def _validate_decide(self, *inputs: Any) -> None:
+        self._desk.validate(ApprovalDesk.parse(inputs))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -217,7 +229,7 @@ class AgentRun(Governance, Continuation, ModelChain):
         self._specs = specs
         info = workflow.info()
         self._transcript_key = self._transcript_key or f"{info.workflow_id}/{info.run_id}"
-        self._desk.roles = specs.approvers
+        self._desk.roles = normalize_roles(specs.approvers)
         return specs
 
     async def _run(self, request: RunRequest, specs: ResolvedSpecs) -> None:

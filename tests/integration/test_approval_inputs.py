@@ -168,7 +168,7 @@ BAD_UPDATES = [
     (
         "arguments not an object",
         {"step_id": "{step}", "approver": "alice", "action": "edit", "arguments": [1]},
-        "should be an object",
+        "arguments: Input should be a valid dictionary",
     ),
     ("unknown field", {"step_id": "{step}", "approver": "alice", "approved": True}, "Extra inputs"),
     ("unknown step", {"step_id": "s999", "approver": "alice"}, "unknown step 's999'"),
