@@ -96,12 +96,20 @@ class DevServer:
     """A ``temporal server start-dev`` child process. Use ``start()`` then ``stop()``."""
 
     def __init__(
-        self, *, home: Path, port: int = 7233, ui_port: int = 8233, ip: str = "127.0.0.1"
+        self,
+        *,
+        home: Path,
+        port: int = 7233,
+        ui_port: int = 8233,
+        ip: str = "127.0.0.1",
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         self.home = home
         self.port = port
         self.ui_port = ui_port
         self.ip = ip
+        self.ui_codec_endpoint = ui_codec_endpoint
+        """A codec server the Web UI decodes payloads through (encryption on)."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -129,6 +137,8 @@ class DevServer:
             cmd += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
         for value in TUNING:
             cmd += ["--dynamic-config-value", value]
+        if self.ui_codec_endpoint:
+            cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return cmd
 
     async def start(self, timeout_s: float = 60.0) -> None:

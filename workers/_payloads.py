@@ -102,9 +102,12 @@ def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> Da
     storage = ExternalStorage(
         drivers=[FolderStorageDriver(payload_store)], payload_size_threshold=THRESHOLD
     )
+    from duragent.encryption import EncryptionCodec, PlaintextCodec
+
     if keys is None:
-        return dataclasses.replace(pydantic_data_converter, external_storage=storage)
-    from duragent.encryption import EncryptionCodec
+        return dataclasses.replace(
+            pydantic_data_converter, external_storage=storage, payload_codec=PlaintextCodec()
+        )
 
     return dataclasses.replace(
         pydantic_data_converter,

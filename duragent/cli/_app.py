@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from duragent.cli import _approval_cmds, _audit_cmds, _mock, _report_cmd, _run_cmds, _serve
+from duragent.cli import (
+    _approval_cmds,
+    _audit_cmds,
+    _codec_cmd,
+    _mock,
+    _report_cmd,
+    _run_cmds,
+    _serve,
+)
 
 cli = typer.Typer(
     name="duragent",
@@ -23,6 +31,8 @@ cli.command("approvals")(_approval_cmds.approvals)
 cli.command("approve")(_approval_cmds.approve)
 cli.command("reject")(_approval_cmds.reject)
 cli.command("report")(_report_cmd.report)
+cli.command("codec-server")(_codec_cmd.codec_server)
+cli.command("keygen")(_codec_cmd.keygen)
 cli.add_typer(
     _audit_cmds.audit_app, name="audit", help="Verify and export the hash-chained audit log."
 )

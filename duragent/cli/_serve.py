@@ -156,9 +156,12 @@ async def worker(
 async def _start_dev_server(
     s: Settings, home: Path, port: int, ui_port: int, stack: AsyncExitStack
 ) -> Settings:
+    from duragent.cli._codec_cmd import start_dev_codec_server
     from workers._devserver import DevServer, DevServerError
 
-    server = DevServer(home=home, port=port, ui_port=ui_port)
+    # Encryption on: the Web UI decodes payloads through a codec server started here.
+    codec_endpoint = start_dev_codec_server(s, ui_port, stack)
+    server = DevServer(home=home, port=port, ui_port=ui_port, ui_codec_endpoint=codec_endpoint)
     try:
         await server.start()
     except DevServerError as exc:

@@ -9,7 +9,7 @@ transcript store's rows are then sealed under the ring's active key. ``duragent 
 Workers and clients import this package; workflows never do (it reads files).
 """
 
-from duragent.encryption._codec import ENCODING, KEY_ID, EncryptionCodec
+from duragent.encryption._codec import ENCODING, KEY_ID, EncryptionCodec, PlaintextCodec
 from duragent.encryption._keys import SETTING, KeyRing, KeyRingError, load_key_ring, new_key
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "EncryptionCodec",
     "KeyRing",
     "KeyRingError",
+    "PlaintextCodec",
     "load_key_ring",
     "new_key",
 ]

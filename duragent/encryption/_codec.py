@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from duragent.encryption._keys import KeyRing, KeyRingError
+from duragent.encryption._keys import SETTING, KeyRing, KeyRingError
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -53,3 +53,22 @@ class EncryptionCodec(PayloadCodec):
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.decrypt(p) for p in payloads]
+
+
+class PlaintextCodec(PayloadCodec):
+    """The codec of a client or worker without a key ring: encodes nothing, and meeting an
+    encrypted payload says which setting is missing instead of "Unknown payload encoding"."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for payload in payloads:
+            if payload.metadata.get("encoding") == ENCODING:
+                key_id = payload.metadata.get(KEY_ID, b"?").decode(errors="replace")
+                raise KeyRingError(
+                    f"a payload is encrypted (key {key_id!r}) and encryption is off here: set "
+                    f"{SETTING} to the key ring the workers use",
+                    key_id=key_id,
+                )
+        return list(payloads)
