@@ -1,0 +1,280 @@
+"""One redactor for every record: history, results, the audit log, the transcript store, span
+attributes, metric labels and log lines.
+
+Two scrubbers meant two behaviours (the log one caught what history kept), so everything that
+writes a record asks this module. It removes secrets two ways, never because a key name merely
+contains "token" (``input_tokens: 437`` stays readable):
+
+- **by value**: the worker's known secrets (secret-named environment variables, approver keys,
+  the password of any URL-valued setting), and their URL-encoded, JSON-escaped and (for URL
+  credentials) Basic-auth forms;
+- **by shape**: credentials in URLs (``scheme://user:pass@host`` becomes
+  ``scheme://[redacted]@host``), ``Authorization:`` and ``Bearer`` values, provider key shapes
+  (``sk-``, ``sk-ant-``, ``ghp_``, ``AKIA``, ``xoxb-``: ``duragent._pii``'s ``api_key``
+  detector), JWTs, private-key blocks, any value after a password word and long random values
+  after a key, token or secret word (``access_token=…``).
+
+Exact secret key names (``api_key``, ``authorization``, ``password``, ``secret``, ``token``
+and ``*_token``/``*_key`` names like ``access_token``) redact their *string* values in
+``redact_value``; numbers are never redacted.
+
+Pure: no I/O and no environment read at import; the workflow may import it. The process-wide
+redactor is built once at the edge (``workers.build_worker`` from the environment it was
+started with) and installed with ``install``; activities, spans and log processors use
+``current()``. Until a worker installs one, ``current()`` redacts by shape only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit
+
+from temporalio.exceptions import ApplicationError, FailureError
+
+from duragent._pii import TextScan
+
+REDACTED = "[redacted]"
+MIN_SECRET_LEN = 8
+"""Known values shorter than this are not redacted: they would redact ordinary words."""
+
+_SECRET_ENV = re.compile(r"(?:API_?KEY|_KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE)$")
+"""Environment variables whose values are secrets: ``*_API_KEY``, ``*_KEY``, ``*_SECRET``,
+``*_TOKEN``, ``*_PASSWORD`` (``DURAGENT_MAX_TOKENS`` is not one: it ends in TOKENS)."""
+
+_SECRET_NAME = re.compile(
+    r"(?:.*[_-])?(?:api[_-]?key|apikey|authorization|password|passwd|passphrase|secret"
+    r"|token|private[_-]?key|secret[_-]?key|access[_-]?key|client[_-]?secret)",
+    re.IGNORECASE,
+)
+"""Key names whose string values are secrets: the whole name, or its last ``_``/``-`` part.
+``access_token`` and ``approval_token`` are; ``input_tokens`` and ``token_count`` are not."""
+
+# --- shapes --------------------------------------------------------------------------------
+_SEP = r"""["']?\s*[:=]\s*["']?"""
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://)([^\s/?#@\"'<>]+)@")
+_AUTH_HEADER = re.compile(
+    rf"(?i)\b((?:proxy-)?authorization{_SEP})((?:bearer|basic|token|digest)\s+)?"
+    r"(?!(?:bearer|basic|token|digest)\b)([^\s\"',;\[]{6,})"
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/-]{8,}=*)")
+_PASSWORD = re.compile(
+    rf"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|passphrase){_SEP})"
+    r"(?!null\b|none\b|\[redacted\])([^\s\"'&,;]+)"
+)
+_ASSIGNED = re.compile(
+    rf"(?i)\b((?:[a-z0-9]+[_-])*(?:api[_-]?key|apikey|key|token|secret|credentials?){_SEP})"
+    r"([A-Za-z0-9+/_.~-]{16,}={0,2})"
+)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_GITHUB_PAT = re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\"']*?(?:-----END [A-Z ]*PRIVATE KEY-----|(?=[\"'])|\Z)"
+)
+
+
+def _random(value: str) -> bool:
+    # Secrets are random: they mix letters and digits ("Bearer authentication" is prose).
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    info = match[2]
+    if ":" in info or (len(info) >= 16 and _random(info)):
+        return f"{match[1]}{REDACTED}@"
+    return match[0]  # a bare user name (postgres@, git@) is not a secret
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def _keep_random(prefix_group: int, value_group: int) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        value = match[value_group]
+        if not _random(value) or _UUID.fullmatch(value):
+            return match[0]
+        return match.string[match.start(0) : match.end(prefix_group)] + REDACTED
+
+    return replace
+
+
+_SHAPES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (_PRIVATE_KEY, REDACTED),
+    (_URL_USERINFO, _userinfo),
+    (_AUTH_HEADER, rf"\1\2{REDACTED}"),
+    (_BEARER, _keep_random(1, 2)),
+    (_PASSWORD, rf"\1{REDACTED}"),
+    (_ASSIGNED, _keep_random(1, 2)),
+    (_JWT, REDACTED),
+    (_GITHUB_PAT, REDACTED),
+)
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms a secret is commonly written in: as is, URL-encoded, JSON-escaped."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+def url_secrets(value: str) -> set[str]:
+    """The password of a URL (and its Basic-auth form), if it carries one."""
+    if "://" not in value or "@" not in value:
+        return set()
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return set()
+    if not parts.password:
+        return set()
+    user, password = unquote(parts.username or ""), unquote(parts.password)
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {password, basic}
+
+
+def secrets_from_env(env: Mapping[str, str]) -> set[str]:
+    """Secret values in an environment: secret-named variables, and URL credentials in any."""
+    found: set[str] = set()
+    for name, value in env.items():
+        if _SECRET_ENV.search(name.upper()):
+            found.add(value.strip())
+        found |= url_secrets(value)
+    return {v for v in found if len(v) >= MIN_SECRET_LEN}
+
+
+class Redactor:
+    """Removes known secret values and secret-shaped text.
+
+    ``Redactor(values=...)`` knows the given values (shorter than ``MIN_SECRET_LEN`` ignored);
+    ``shapes=False`` removes only them. Immutable: ``extended`` returns a new one.
+    """
+
+    __slots__ = ("_known", "_values", "_values_re", "shapes")
+
+    def __init__(self, values: Iterable[str] = (), *, shapes: bool = True) -> None:
+        self._known = frozenset(
+            v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN
+        )
+        forms = {form for value in self._known for form in encodings(value)}
+        self._values = frozenset(forms)
+        ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leftovers
+        self._values_re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self.shapes = shapes
+
+    @property
+    def values(self) -> frozenset[str]:
+        """Every form of every known secret."""
+        return self._values
+
+    def extended(self, values: Iterable[str]) -> Redactor:
+        """This redactor knowing ``values`` too."""
+        return Redactor([*self._known, *values], shapes=self.shapes)
+
+    def text(self, text: str) -> str:
+        """``text`` with every known secret and secret-shaped part replaced by ``[redacted]``.
+
+        Idempotent: redacting twice changes nothing more."""
+        if not text:
+            return text
+        if self._values_re is not None:
+            text = self._values_re.sub(REDACTED, text)
+        if not self.shapes:
+            return text
+        for pattern, replacement in _SHAPES:
+            text = pattern.sub(replacement, text)
+        spans = TextScan(text, numbers=False).spans("api_key")
+        if spans:
+            pieces, position = [], 0
+            for start, end in spans:
+                if start >= position and not _UUID.fullmatch(text, start, end):
+                    pieces += [text[position:start], REDACTED]
+                    position = end
+            text = "".join(pieces) + text[position:]
+        return text
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string redacted; a string under a secret key name
+        (``api_key``, ``access_token``) is replaced whole. Numbers are left alone."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self._item(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+    def _item(self, key: Any, value: Any) -> Any:
+        if isinstance(value, str) and value and is_secret_name(key):
+            return REDACTED
+        return self.value(value)
+
+    def error(self, exc: BaseException, *, depth: int = 0) -> BaseException:
+        """An exception fit for history: an ``ApplicationError`` with its message, details and
+        cause chain redacted, keeping type, retry semantics and traceback.
+
+        Temporal records a failure's cause chain too (each cause's message), so redacting the
+        outer message alone would not do. A bare exception becomes the ``ApplicationError`` the
+        SDK would have made of it (type = class name, retryable). Temporal's own failures
+        (cancellation) pass through untouched: they carry no user text.
+        """
+        if isinstance(exc, FailureError) and not isinstance(exc, ApplicationError):
+            return exc
+        if isinstance(exc, ApplicationError):
+            scrubbed = ApplicationError(
+                self.text(exc.message),
+                *(self.value(d) for d in exc.details),
+                type=exc.type,
+                non_retryable=exc.non_retryable,
+                next_retry_delay=exc.next_retry_delay,
+                category=exc.category,
+            )
+        else:
+            scrubbed = ApplicationError(self.text(str(exc)), type=type(exc).__name__)
+        cause = exc.__cause__
+        if cause is None and not exc.__suppress_context__:
+            cause = exc.__context__
+        scrubbed.__cause__ = self.error(cause, depth=depth + 1) if cause and depth < 8 else None
+        scrubbed.__suppress_context__ = True
+        return scrubbed.with_traceback(exc.__traceback__)
+
+
+def is_secret_name(key: Any) -> bool:
+    """Whether a key names a secret as a whole word (``access_token``, not ``input_tokens``)."""
+    return isinstance(key, str) and _SECRET_NAME.fullmatch(key) is not None
+
+
+_installed = Redactor()
+
+
+def install(redactor: Redactor) -> None:
+    """Make ``redactor`` the process's: the worker calls this once at start, with the values
+    of its environment and configuration (``workers.build_worker``)."""
+    global _installed
+    _installed = redactor
+
+
+def current() -> Redactor:
+    """The process's redactor (shape rules only until a worker installs one)."""
+    return _installed
+
+
+def redact(text: str) -> str:
+    """``current().text(text)``."""
+    return _installed.text(text)
+
+
+@contextmanager
+def redacted_failures() -> Iterator[None]:
+    """Around an activity's body: whatever fails out of it leaves redacted (``Redactor.error``).
+
+    The failure is what Temporal records in history and what the workflow shows the model."""
+    try:
+        yield
+    except Exception as exc:
+        scrubbed = _installed.error(exc)
+        if scrubbed is exc:
+            raise
+        raise scrubbed from scrubbed.__cause__
