@@ -5,17 +5,19 @@ bound where known (the activities bind them) and the current OpenTelemetry trace
 added to every line. The standard library's records (the Temporal SDK's, including the
 workflow logger's) go through the same processors, so a worker's output is one format.
 
-Secrets never reach the output: values under keys that look secret are replaced, and the
-values of the process's secret environment variables (``*_API_KEY``, ``*_SECRET``, ``*_TOKEN``,
-``*_PASSWORD``) are scrubbed from every string of every line, wherever they turn up (an
-exception message quoting a key, say).
+Secrets never reach the output: every string of every line passes ``duragent._redact``, the
+same redactor that guards history, results, the audit log and the transcript store. It removes
+the worker's known secret values (secret environment variables, approver keys, URL
+credentials) and secret-shaped text (``scheme://user:pass@``, ``Bearer …``, ``sk-…``, JWTs),
+wherever they turn up (an exception message quoting a key, say). A field is redacted by its
+name only when the name is a secret's (``api_key``, ``authorization``, ``password``,
+``access_token``) and its value a string: ``input_tokens`` stays a number.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
@@ -23,55 +25,44 @@ from typing import Any, TextIO
 import structlog
 from opentelemetry import trace
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|authorization)", re.IGNORECASE)
-_SECRET_ENV = re.compile(r"(API_KEY|SECRET|TOKEN|PASSWORD)$")
-_MIN_SECRET_LEN = 8
-"""Shorter values are not scrubbed: they would redact ordinary words."""
-REDACTED = "[redacted]"
+from duragent import _redact
+
+REDACTED = _redact.REDACTED
+_MIN_SECRET_LEN = _redact.MIN_SECRET_LEN
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace values whose key names a secret."""
+    """Replace string values whose key is a secret's name (``api_key``, ``access_token``);
+    ``input_tokens`` and other numbers are never touched."""
     for key in list(event):
-        if _SECRET_KEY.search(key) and event[key] is not None:
+        value = event[key]
+        if isinstance(value, str) and value and _redact.is_secret_name(key):
             event[key] = REDACTED
     return event
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """The values of secret-looking environment variables, longest first."""
+    """The secret values of an environment (default: this process's), longest first:
+    secret-named variables and the passwords of URL-valued ones (``_redact.secrets_from_env``)."""
     env = os.environ if env is None else env
-    values = {
-        v for k, v in env.items() if _SECRET_ENV.search(k.upper()) and len(v) >= _MIN_SECRET_LEN
-    }
-    return sorted(values, key=len, reverse=True)
+    return sorted(_redact.secrets_from_env(env), key=len, reverse=True)
 
 
 class ScrubValues:
-    """A processor that removes known secret values from every string in an event."""
+    """A processor that redacts every string of an event: ``secrets`` by value, then whatever
+    the process's redactor (``duragent._redact.current()``) knows and recognizes by shape."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self.secrets = [s for s in secrets if len(s) >= _MIN_SECRET_LEN]
+        self._own = _redact.Redactor(self.secrets, shapes=False)
 
     def __call__(
         self, _: Any, __: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if self.secrets:
-            for key, value in event.items():
-                event[key] = self._scrub(value)
+        shared = _redact.current()
+        for key, value in event.items():
+            event[key] = shared.value(self._own.value(value))
         return event
-
-    def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._scrub(v) for v in value]
-        return value
 
 
 def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

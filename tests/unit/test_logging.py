@@ -75,3 +75,21 @@ def test_lines_carry_the_bound_run_and_the_current_trace(output: io.StringIO) ->
 def test_short_values_are_not_scrubbed() -> None:
     scrub = dlog.ScrubValues(["abc"])
     assert scrub(None, "info", {"event": "abc abc"}) == {"event": "abc abc"}
+
+
+def test_token_counts_stay_numbers_and_secret_names_are_redacted(output: io.StringIO) -> None:
+    structlog.get_logger("duragent.activity").info(
+        "model call", input_tokens=437, output_tokens=12, max_tokens=1024, access_token="abc"
+    )
+    (line,) = lines(output.getvalue())
+    assert (line["input_tokens"], line["output_tokens"], line["max_tokens"]) == (437, 12, 1024)
+    assert line["access_token"] == dlog.REDACTED
+
+
+def test_url_credentials_never_reach_the_output(output: io.StringIO) -> None:
+    url = "http://ops:s3cr3tpass@127.0.0.1:8100/v1/chat/completions"
+    logging.getLogger("httpx").warning("HTTP Request: POST %s", url)
+    structlog.get_logger("duragent.test").warning("cannot reach", base_url=url)
+    text = output.getvalue()
+    assert "s3cr3tpass" not in text
+    assert text.count(f"http://{dlog.REDACTED}@127.0.0.1:8100") == 2
