@@ -10,6 +10,11 @@ A worker-local ``CircuitBreaker`` (``activities._circuit``) is consulted before 
 told how it ended: while a model's circuit is open the call fails at once with a non-retryable
 ``circuit_open`` error, so the workflow moves to the next model in the fallback chain without
 spending attempts and backoff on a provider that is down. Scripted models never touch it.
+
+Nothing secret leaves here (``duragent._redact``): a failure's message, details and causes are
+redacted before Temporal records them (a 401 body echoing the key, a base URL with
+credentials), the new messages are redacted before the transcript store keeps them and the
+model sees them, and so is the answer's text before it enters history.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from activities._transcripts import TranscriptError, TranscriptStore
 from activities.models import ModelProvider
 from duragent import Message, ModelRequest, ModelResponse, ProviderError
 from duragent._names import ACTIVITY_MODEL
+from duragent._redact import current as redactor
+from duragent._redact import redacted_failures
 from duragent.pricing import Price, cost_usd
 
 
@@ -95,12 +102,13 @@ class ModelActivities:
                 non_retryable=True,
             )
         ref = request.transcript
+        new = _redacted(request.messages)
 
         def load() -> list[Message]:
             if ref is None:
-                return [store.resolve(m) for m in request.messages]
-            store.write(ref.key, ref.start, request.messages)
-            return store.read(ref.key, ref.start) + [store.resolve(m) for m in request.messages]
+                return [store.resolve(m) for m in new]
+            store.write(ref.key, ref.start, new)
+            return store.read(ref.key, ref.start) + [store.resolve(m) for m in new]
 
         try:
             messages = await asyncio.to_thread(load)
@@ -111,12 +119,17 @@ class ModelActivities:
     @activity.defn(name=ACTIVITY_MODEL)
     async def call(self, request: ModelRequest) -> ModelResponse:
         """Call the model; price the answer with this worker's pricing table."""
-        request = await self._expand(request)
-        with model_call(request, capture_content=self._capture_content) as current:
-            response = await self._call(request)
-            model_answered(
-                current, response, capture_content=self._capture_content, request=request
-            )
+        with redacted_failures():
+            request = await self._expand(request)
+            with model_call(request, capture_content=self._capture_content) as current:
+                response = await self._call(request)
+                model_answered(
+                    current, response, capture_content=self._capture_content, request=request
+                )
+            text = redactor().text(response.message.content)
+            if text != response.message.content:
+                message = response.message.model_copy(update={"content": text})
+                response = response.model_copy(update={"message": message})
             return response
 
     async def _call(self, request: ModelRequest) -> ModelResponse:
@@ -200,6 +213,18 @@ class ModelActivities:
             raise
         self.breaker.record_success(key)
         return response
+
+
+def _redacted(messages: list[Message]) -> list[Message]:
+    """Messages with their text redacted (tool outputs already are: the tool activity did it)."""
+    scrub = redactor().text
+    out = []
+    for message in messages:
+        text = scrub(message.content)
+        out.append(
+            message if text == message.content else message.model_copy(update={"content": text})
+        )
+    return out
 
 
 def _call_limit_s() -> float | None:

@@ -3,8 +3,9 @@
 Spans carry metadata only (model, tokens, timing, error type). Prompt and completion text is
 added only when the worker opts in (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``),
 and even then tool arguments whose schema marks them secret (a ``SecretStr`` parameter:
-``writeOnly``/``format: password``) are replaced by ``[redacted]``. Log lines never carry
-content at all.
+``writeOnly``/``format: password``) are replaced by ``[redacted]``, and every text passes the
+process's redactor (``duragent._redact``: known secrets, credentials in URLs, key shapes). Log
+lines never carry content at all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from opentelemetry.trace import Span, SpanKind
 from temporalio import activity
 
 from duragent import ModelRequest, ModelResponse, ToolCallRequest, ToolResult
+from duragent._redact import REDACTED
+from duragent._redact import current as redactor
 from duragent._telemetry import (
     AGENT_NAME,
     CACHED_TOKENS,
@@ -33,7 +36,6 @@ from duragent._telemetry import (
     TOOL_NAME,
     span,
 )
-from duragent.logging import REDACTED
 
 log = structlog.get_logger("duragent.activity")
 
@@ -52,7 +54,7 @@ def model_call(request: ModelRequest, *, capture_content: bool) -> Iterator[Span
         "duragent.attempt": info.attempt,
     }
     if capture_content:
-        attributes["gen_ai.system_instructions"] = request.instructions
+        attributes["gen_ai.system_instructions"] = redactor().text(request.instructions)
         attributes["gen_ai.input.messages"] = _messages_json(request)
     with (
         structlog.contextvars.bound_contextvars(
@@ -87,7 +89,7 @@ def model_answered(
                 [
                     {
                         "role": message.role,
-                        "content": message.content,
+                        "content": redactor().text(message.content),
                         "tool_calls": [
                             {
                                 "name": c.name,
@@ -150,7 +152,7 @@ def _messages_json(request: ModelRequest) -> str:
         [
             {
                 "role": m.role,
-                "content": m.content,
+                "content": redactor().text(m.content),
                 **(
                     {
                         "tool_calls": [
@@ -184,4 +186,4 @@ def secret_fields(parameters: dict[str, Any]) -> set[str]:
 def _redact_args(request: ModelRequest, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     schema = next((t.parameters for t in request.tools if t.name == tool), {})
     hidden = secret_fields(schema)
-    return {k: (REDACTED if k in hidden else v) for k, v in arguments.items()}
+    return redactor().value({k: (REDACTED if k in hidden else v) for k, v in arguments.items()})

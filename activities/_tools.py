@@ -6,6 +6,12 @@ What the model sees on failure, and what Temporal retries:
 - any other exception, or ``ToolError(retryable=True)``: retried by Temporal, but only for
   tools that can be retried safely (idempotent, or with a reconcile hook, asked first on every
   retry); any other tool gets one attempt. Then the model is told.
+
+Every text a tool produces is redacted here (``duragent._redact``), before it becomes a
+``ToolResult`` or a failure: its output, its ``ToolError`` message, an unexpected exception's
+text and causes, a sandbox job's stdout and stderr. History, the audit log, the transcript store
+and the model only ever see the redacted text (a token quoted in an exception, a key a command
+printed).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from activities.sandbox import Backend, SandboxUnavailable
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL
+from duragent._redact import current as redactor
+from duragent._redact import redacted_failures
 from duragent._sandbox import SandboxJob, SandboxPolicy
 from duragent._tool import ToolArgumentsError, to_model_text
 from duragent._transcript import INLINE_LIMIT, preview
@@ -57,7 +65,7 @@ class ToolActivities:
     @activity.defn(name=ACTIVITY_TOOL)
     async def call(self, request: ToolCallRequest) -> ToolResult:
         """Run one tool call and return its output as text for the model."""
-        with tool_call(request) as current:
+        with redacted_failures(), tool_call(request) as current:
             result = await self._call(request)
             tool_finished(current, result)
             return result
@@ -89,7 +97,7 @@ class ToolActivities:
             return ToolResult(
                 call_id=request.call.id,
                 name=name,
-                output=output,
+                output=redactor().text(output),
                 output_ref=ref,
                 is_error=error_type is not None,
                 error_type=error_type,
@@ -107,11 +115,12 @@ class ToolActivities:
             return result(str(exc), "tool_error")
         except Exception as exc:
             # Unexpected: let Temporal retry per the tool's policy; the workflow tells the model
-            # once the attempts are spent.
+            # once the attempts are spent. (call() redacts the message and the cause.)
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type="tool_error") from exc
         if isinstance(value, SandboxJob):
             return await self._run_job(value, request, result)
-        text = to_model_text(value)
+        # Redacted before it is measured and stored: the store keeps what history previews.
+        text = redactor().text(to_model_text(value))
         if len(text) > INLINE_LIMIT and self._transcripts is not None:
             # Stored once, by content; history keeps a preview and the address.
             ref = await asyncio.to_thread(self._transcripts.put_text, text)
@@ -158,12 +167,12 @@ class ToolActivities:
         )
         seen = {
             "exit_code": done.exit_code,
-            "stdout": done.stdout[-MODEL_OUTPUT_CHARS:],
-            "stderr": done.stderr[-MODEL_OUTPUT_CHARS:],
+            "stdout": redactor().text(done.stdout[-MODEL_OUTPUT_CHARS:]),
+            "stderr": redactor().text(done.stderr[-MODEL_OUTPUT_CHARS:]),
             "files": [{"name": a.name, "size": a.size} for a in done.artifacts],
         }
         if done.violation is not None:
-            seen["violation"] = f"{done.violation.limit}: {done.violation.detail}"
+            seen["violation"] = redactor().text(f"{done.violation.limit}: {done.violation.detail}")
         error = "sandbox_violation" if done.violation is not None else None
         return result(json.dumps(seen), error).model_copy(
             update={"sandbox": record, "artifacts": done.artifacts}

@@ -8,7 +8,8 @@ helpers record nothing unless they find them. Outside workflows (activities) any
 works. No I/O happens here: exporting is the providers' business, set up in ``workers``.
 
 Names follow the OpenTelemetry GenAI semantic conventions for spans and Prometheus conventions
-for metrics (``duragent._names``).
+for metrics (``duragent._names``). Text that can carry an error's words (a span's status
+description, the ``type`` label of errors) passes the process's redactor (``duragent._redact``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from duragent._names import (
     METRIC_RUNS,
     METRIC_TOKENS,
 )
+from duragent._redact import redact
 
 SCOPE = "duragent"
 LAYERS = ("input", "reasoning", "output", "tool", "approval", "orchestration")
@@ -95,8 +97,8 @@ def span(
         raise
     except BaseException as exc:
         if current.is_recording():
-            current.set_attribute(ERROR_TYPE, _error_type(exc))
-            current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            current.set_attribute(ERROR_TYPE, redact(_error_type(exc)))
+            current.set_status(Status(StatusCode.ERROR, redact(f"{type(exc).__name__}: {exc}")))
         raise
     finally:
         if not collected:
@@ -185,7 +187,7 @@ class RunMetrics:
             if usd:
                 self.cost.add(usd, {**agent, "model": model})
         for kind, count in result.errors.items():
-            self.errors.add(count, {**agent, "type": kind})
+            self.errors.add(count, {**agent, "type": redact(kind)})
         for outcome, count in _decisions(result).items():
             self.approvals.add(count, {**agent, "outcome": outcome})
 

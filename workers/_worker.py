@@ -6,6 +6,7 @@ namespace differ.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,7 +22,7 @@ from activities._audit import AuditActivities
 from activities._circuit import CircuitBreaker
 from activities._transcripts import open_transcript_store
 from activities.models import ModelProvider, ScriptedProvider
-from duragent import App
+from duragent import App, _redact
 from duragent.audit import AuditLog
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
@@ -84,6 +85,33 @@ def build_providers(env: Mapping[str, str] | None = None) -> dict[str, ModelProv
     }
 
 
+def install_redactor(
+    settings: Settings,
+    *,
+    approver_keys: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> _redact.Redactor:
+    """Teach the process's redactor (``duragent._redact``) this worker's secrets, once, at
+    start: the secret-named variables and URL credentials of ``env`` (default: this process's
+    environment), the approver keys, the codec token, the encryption keys (as their key file
+    writes them), and the credentials of the store DSNs.
+
+    Activities, spans and log lines redact with it from then on; a process serving several
+    workers knows the secrets of all of them (redacting more is never unsafe)."""
+    env = os.environ if env is None else env
+    values = _redact.secrets_from_env(env) | set((approver_keys or {}).values())
+    if settings.codec_token:
+        values.add(settings.codec_token)
+    ring = key_ring(settings)
+    if ring is not None:
+        values |= {base64.b64encode(key).decode() for key in ring.keys.values()}
+    for dsn in (settings.audit_log, settings.transcript_store):
+        values |= _redact.url_secrets(dsn)
+    redactor = _redact.current().extended(values)
+    _redact.install(redactor)
+    return redactor
+
+
 def build_worker(
     client: Client,
     app: App,
@@ -116,6 +144,7 @@ def build_worker(
         sandbox_task_queue=settings.sandbox_task_queue,
     )
     keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
+    install_redactor(settings, approver_keys=keys)
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
     return Worker(
@@ -152,6 +181,7 @@ def build_sandbox_worker(
     Isolation is a deployment choice: run these workers where the backend can isolate (bwrap
     needs user namespaces; docker an engine), apart from the workers holding model keys.
     """
+    install_redactor(settings)
     tools = ToolActivities(
         app,
         transcripts=open_transcript_store(settings.transcript_store, keys=key_ring(settings)),

@@ -14,6 +14,10 @@ Kinds, and whether Temporal retries them (``duragent.errors.RETRYABLE_KINDS``)::
     400, 404, 409, 422, ...  invalid_request not retried
       ... context too long   context_length  not retried: the conversation must shrink
       ... content policy     content_filter  not retried: the input must change
+
+Every message built here is redacted (``duragent._redact``): a vendor's error body may echo the
+API key, and a base URL may carry credentials (``http://user:pass@host``); the message goes
+to history, to the model's run result and to the worker's log.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx2
 
+from duragent._redact import redact
 from duragent.errors import ProviderError, ProviderErrorKind
 
 # Vendors name these failures by error code where they can, and in prose where they cannot.
@@ -40,6 +46,12 @@ _CONTENT_FILTER = re.compile(
     r"content (filtering |management )?policy|safety system|usage policies|was flagged",
     re.IGNORECASE,
 )
+
+
+def provider_error(message: str, **fields: Any) -> ProviderError:
+    """A ``ProviderError`` whose message is redacted: the one constructor of this module."""
+    return ProviderError(redact(message), **fields)
+
 
 MAX_RETRY_AFTER_S = 3600.0
 """A Retry-After beyond an hour is treated as absent: the retry policy's backoff decides."""
@@ -92,7 +104,7 @@ def from_status(
     def error(
         kind: ProviderErrorKind, advice: str, retry_after: float | None = None
     ) -> ProviderError:
-        return ProviderError(
+        return provider_error(
             f"{where}. {advice}",
             kind=kind,
             provider=provider,
@@ -150,7 +162,7 @@ def from_status(
 
 def timed_out(*, provider: str, model: str, base_url: str, timeout_s: float) -> ProviderError:
     """The provider did not answer within the client's timeout."""
-    return ProviderError(
+    return provider_error(
         f"{provider} ({model}) did not answer within {timeout_s:g} s at {base_url}. Temporal "
         "retries; raise the provider's timeout_s if the model is this slow to answer.",
         kind="timeout",
@@ -160,7 +172,7 @@ def timed_out(*, provider: str, model: str, base_url: str, timeout_s: float) -> 
 
 def unreachable(*, provider: str, base_url: str, detail: str) -> ProviderError:
     """The connection failed or broke before the answer was complete."""
-    return ProviderError(
+    return provider_error(
         f"cannot reach {provider} at {base_url}: {detail}. Check the worker's network and the "
         "base_url; Temporal retries.",
         kind="connection",
@@ -182,7 +194,7 @@ def from_transport(
 
 def content_filtered(*, provider: str, model: str, reason: str) -> ProviderError:
     """The model stopped because its output was filtered (a 200 answer with no usable text)."""
-    return ProviderError(
+    return provider_error(
         f"{provider} ({model}) stopped its answer: {reason}. Rephrase the input, or let a "
         "guardrail handle such inputs before the model call.",
         kind="content_filter",
@@ -192,4 +204,4 @@ def content_filtered(*, provider: str, model: str, reason: str) -> ProviderError
 
 def invalid_request(message: str, *, provider: str) -> ProviderError:
     """A request duragent cannot send as is; retrying would not help."""
-    return ProviderError(message, kind="invalid_request", provider=provider)
+    return provider_error(message, kind="invalid_request", provider=provider)

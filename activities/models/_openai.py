@@ -130,7 +130,7 @@ class OpenAIProvider:
             return _classify.unreachable(provider=PROVIDER, base_url=where, detail=detail)
         if isinstance(exc, openai.APIError):
             # An error event inside the stream: the server failed after it started answering.
-            return ProviderError(
+            return _classify.provider_error(
                 f"{PROVIDER} ({model}) failed while streaming: {exc.message}. Temporal retries.",
                 kind="server_error",
                 provider=PROVIDER,
