@@ -4,8 +4,10 @@ demo and load runs.
 Answers come from scripted rules (the same ``ScriptRule``s as the ``scripted`` model), with
 configurable latency (time to first token, time per token) and injected faults (429 with
 Retry-After, 500, hangs, slow first tokens; forced per request with the ``x-mock-fault``
-header or the ``mock_fault`` body field). Clients reach it over real HTTP through the real
-SDKs, so it exercises the providers end to end.
+header or the ``mock_fault`` body field). A forced 401 echoes the API key the client
+presented, whole, as some OpenAI-compatible servers and proxies do: the secret-redaction tests
+check that it never reaches a record. Clients reach it over real HTTP through the real SDKs, so
+it exercises the providers end to end.
 
 Not imported by ``duragent`` itself: it does I/O and never runs inside a workflow.
 """

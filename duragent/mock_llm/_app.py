@@ -118,6 +118,8 @@ async def _complete(request: Request, engine: Engine, api: _Dialect) -> Response
         return await _hang(request, engine, api)
     if fault in ERROR_FAULTS:
         status, message = ERROR_FAULTS[fault]
+        if fault == "auth":
+            message = _refused_key_message(request)
         headers = {}
         if status == 429:
             wait = faults.retry_after_s
@@ -149,6 +151,15 @@ async def _complete(request: Request, engine: Engine, api: _Dialect) -> Response
         )
     await asyncio.sleep(first_token_s + per_token_s * (answer.output_tokens - 1))
     return JSONResponse(api.completion(answer, model=model))
+
+
+def _refused_key_message(request: Request) -> str:
+    """A 401 that echoes the key the client presented, whole, as some OpenAI-compatible
+    servers and proxies do: the secret a worker must never record (history, logs, audit)."""
+    presented = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+    if presented.lower().startswith("bearer "):
+        presented = presented[len("bearer ") :]
+    return f"Incorrect API key provided: {presented or '(none)'} (injected by duragent mock-llm)."
 
 
 async def _hang(request: Request, engine: Engine, api: _Dialect) -> Response:

@@ -1,0 +1,320 @@
+"""No secret in any record: canaries planted where secrets really come from, searched for in
+everything a run leaves behind.
+
+Each repro of issue 12 ("secrets reach history") runs a real worker on the dev server and looks
+for its canary in the run's history (payloads decoded, as ``temporal workflow show -o json``
+plus a base64 decode would show them), its ``RunResult``, the audit log, the transcript store's
+files and the worker's log. Each test also checks that the leaking path really ran (the
+redacted text is where the secret would have been), so none can pass by never leaking.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from temporalio.client import Client, WorkflowHandle
+
+from activities.models import ModelProvider, ScriptedProvider
+from activities.models._base import close_providers
+from duragent import (
+    Agent,
+    App,
+    ModelRequest,
+    ModelResponse,
+    RunRequest,
+    RunResult,
+    ToolError,
+    tool,
+)
+from duragent import logging as dlog
+from duragent._redact import REDACTED
+from duragent.audit import SQLiteAuditLog
+from duragent.client import start_run
+from duragent.mock_llm import MockLLM
+from duragent.settings import Settings
+from tests.conftest import new_worker
+from workers import build_providers
+
+URL_PASSWORD = "hunter2-canary-9c4e"
+API_KEY = "proj-canary-Zx81Qm4Rt7Lw"
+"""Not shaped like any vendor's key: only redaction by value (the worker's env) can catch it."""
+BACKEND_TOKEN = "tkn-canary-7Hq2Lm9Xc4Vb"
+
+
+# --- where a secret could end up -----------------------------------------------------------
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+        try:  # payload data is base64 in the JSON form of a history
+            yield base64.b64decode(value, validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            pass
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@dataclass
+class Records:
+    """Everything one run left behind, as text."""
+
+    history: str
+    result: str
+    audit: str
+    transcripts: str
+    log: str
+
+    def holding(self, secret: str) -> list[str]:
+        """The records that contain ``secret``."""
+        return [name for name, text in vars(self).items() if secret in text]
+
+
+async def records(
+    handle: WorkflowHandle[Any, RunResult],
+    result: RunResult,
+    audit: SQLiteAuditLog,
+    store: Path,
+    log: io.StringIO,
+) -> Records:
+    history = await handle.fetch_history()
+    stored = b"".join(p.read_bytes() for p in sorted(store.parent.glob(store.name + "*")))
+    return Records(
+        history="\n".join(_strings(json.loads(history.to_json()))),
+        result=result.model_dump_json(),
+        audit=json.dumps(audit.records_for(handle.id), default=str),
+        transcripts=stored.decode("utf-8", "replace"),
+        log=log.getvalue(),
+    )
+
+
+@pytest.fixture
+def worker_log() -> Iterator[io.StringIO]:
+    """The worker's log, configured as ``duragent worker`` does it, at DEBUG."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    dlog.configure(stream=stream, level="DEBUG", json=True)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@asynccontextmanager
+async def serving(
+    client: Client, app: App, tmp_path: Path, providers: dict[str, ModelProvider]
+) -> AsyncIterator[tuple[str, SQLiteAuditLog, Path]]:
+    """A worker for ``app`` keeping its audit log and transcripts in ``tmp_path``."""
+    store = tmp_path / "transcripts.db"
+    settings = Settings(transcript_store=str(store))
+    with SQLiteAuditLog(tmp_path / "audit.db") as audit:
+        async with new_worker(
+            client, app, settings=settings, audit_log=audit, providers=providers
+        ) as worker:
+            yield worker.task_queue, audit, store
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- (a) a credential in OPENAI_BASE_URL --------------------------------------------------
+
+
+async def test_base_url_credentials_reach_no_record(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_log: io.StringIO
+) -> None:
+    """The worker's OPENAI_BASE_URL has a password in its user part and nothing listens there:
+    the connection error names the base URL, in history, the result, the audit log and the
+    log, with the credentials redacted."""
+    port = closed_port()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://ops:{URL_PASSWORD}@127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000000000")
+    providers = build_providers()
+    agent = Agent(
+        name="leaky",
+        model="openai/gpt-4o-mini",
+        retry={"max_attempts": 1},
+        degraded={"answer": "No model answered."},
+    )
+    try:
+        async with serving(client, App(name="leaky", agents=[agent]), tmp_path, providers) as (
+            queue,
+            audit,
+            store,
+        ):
+            handle = await start_run(
+                client, RunRequest(agent="leaky", input="hello"), task_queue=queue
+            )
+            result = await handle.result()
+            found = await records(handle, result, audit, store, worker_log)
+    finally:
+        await close_providers(providers)
+
+    assert found.holding(URL_PASSWORD) == []
+    where = f"http://{REDACTED}@127.0.0.1:{port}/v1"
+    assert where in found.history and where in found.result and where in found.audit
+    assert any(s.kind == "model_error" for s in result.steps)
+
+
+# --- (b) a provider's 401 echoing the key --------------------------------------------------
+
+
+async def test_a_key_echoed_in_a_401_reaches_no_record(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_log: io.StringIO
+) -> None:
+    """mock-llm's 401 quotes the API key the worker sent, as some servers do; the worker knows
+    its OPENAI_API_KEY and redacts it wherever the message goes."""
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    providers = build_providers()
+    with MockLLM() as mock:
+        agent = Agent(
+            name="leaky",
+            model={
+                "provider": "openai",
+                "name": "gpt-4o-mini",
+                "base_url": mock.openai_base_url,
+                "params": {"mock_fault": "401"},
+            },
+            degraded={"answer": "No model answered."},
+        )
+        try:
+            async with serving(client, App(name="leaky", agents=[agent]), tmp_path, providers) as (
+                queue,
+                audit,
+                store,
+            ):
+                handle = await start_run(
+                    client, RunRequest(agent="leaky", input="hello"), task_queue=queue
+                )
+                result = await handle.result()
+                found = await records(handle, result, audit, store, worker_log)
+        finally:
+            await close_providers(providers)
+
+    assert found.holding(API_KEY) == []
+    echoed = f"Incorrect API key provided: {REDACTED}"
+    assert echoed in found.history and echoed in found.result and echoed in found.audit
+    assert result.errors.get("auth") == 1  # not retried: a retry cannot fix a key
+
+
+# --- (c) a tool's exception quoting a token -----------------------------------------------
+
+
+@tool(retries=1)
+def fetch_report(name: str) -> str:
+    """Fails the way a client library does: the request, token included, in the message."""
+    raise RuntimeError(f"GET /reports/{name} refused for token {BACKEND_TOKEN}")
+
+
+@tool(execution="activity")
+def fetch_status(name: str) -> str:
+    """A handled failure whose message quotes the token."""
+    raise ToolError(f"status backend said: bad token {BACKEND_TOKEN} for {name}")
+
+
+@tool
+def fetch_config(name: str) -> str:
+    """Output that prints the token."""
+    return f"config of {name}: backend_url=https://backend.internal token={BACKEND_TOKEN}"
+
+
+class Recorded:
+    """The scripted model, remembering every request it was sent: what the model saw."""
+
+    def __init__(self) -> None:
+        self.inner = ScriptedProvider()
+        self.requests: list[ModelRequest] = []
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        return await self.inner.complete(request)
+
+
+async def test_a_token_in_tool_failures_and_output_reaches_no_record_and_no_model(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_log: io.StringIO
+) -> None:
+    """Three tools leak the worker's BACKEND_API_TOKEN: an unexpected exception, a ToolError
+    and plain output. The model is shown each result and repeats the last in its answer."""
+    monkeypatch.setenv("BACKEND_API_TOKEN", BACKEND_TOKEN)
+    model = Recorded()
+    agent = Agent(
+        name="ops",
+        model="scripted/ops",
+        tools=["fetch_report", "fetch_status", "fetch_config"],
+        script=[
+            {
+                "on": "tool",
+                "tool": "fetch_report",
+                "call": {"tool": "fetch_status", "arguments": {"name": "eu"}},
+            },
+            {
+                "on": "tool",
+                "tool": "fetch_status",
+                "call": {"tool": "fetch_config", "arguments": {"name": "eu"}},
+            },
+            {"on": "tool", "tool": "fetch_config", "when": "(?s)(.+)", "say": "Config: {1}"},
+            {"call": {"tool": "fetch_report", "arguments": {"name": "eu"}}},
+        ],
+    )
+    app = App(name="ops", agents=[agent], tools=[fetch_report, fetch_status, fetch_config])
+    async with serving(client, app, tmp_path, {"scripted": model}) as (queue, audit, store):
+        handle = await start_run(client, RunRequest(agent="ops", input="status?"), task_queue=queue)
+        result = await handle.result()
+        found = await records(handle, result, audit, store, worker_log)
+
+    assert found.holding(BACKEND_TOKEN) == []
+    seen = "\n".join(m.content for r in model.requests for m in r.messages)
+    assert BACKEND_TOKEN not in seen
+    # Each leak happened and was redacted where the token was.
+    assert f"RuntimeError: GET /reports/eu refused for token {REDACTED}" in seen
+    assert f"bad token {REDACTED} for eu" in seen
+    assert f"token={REDACTED}" in seen
+    assert result.output is not None and f"token={REDACTED}" in result.output
+    assert len(model.requests) == 4
+
+
+# --- (d) token counts stay numbers ---------------------------------------------------------
+
+
+async def test_log_lines_keep_token_counts_numeric(
+    client: Client, tmp_path: Path, worker_log: io.StringIO
+) -> None:
+    """The worker's "model call" line: ``input_tokens`` is a number, not ``[redacted]``."""
+    agent = Agent(name="echo", model="scripted/echo", script=[{"say": "Hello."}])
+    providers: dict[str, ModelProvider] = {"scripted": ScriptedProvider()}
+    async with serving(client, App(name="echo", agents=[agent]), tmp_path, providers) as (
+        queue,
+        _,
+        _,
+    ):
+        handle = await start_run(client, RunRequest(agent="echo", input="hi"), task_queue=queue)
+        await handle.result()
+    lines = [json.loads(line) for line in worker_log.getvalue().splitlines() if line.strip()]
+    calls = [line for line in lines if line.get("event") == "model call"]
+    assert calls, "the worker logged no model call"
+    for line in calls:
+        for field in ("input_tokens", "output_tokens", "cached_tokens"):
+            assert isinstance(line[field], int), line
+        assert line["input_tokens"] > 0
