@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,11 +55,15 @@ class CodecServer:
     process: subprocess.Popen[bytes]
 
 
-def start_codec_server(keys: Path, folder: Path, origins: list[str]) -> CodecServer:
-    """``duragent codec-server`` as a real process, once its port answers."""
+def start_codec_server(
+    keys: Path, folder: Path, origins: list[str], port: int | None = None
+) -> CodecServer:
+    """``duragent codec-server`` as a real process, once its port answers. Its token is kept in
+    ``folder/codec-token`` (written when missing)."""
     token_file = folder / "codec-token"
-    token_file.write_text("tok-" + base64.urlsafe_b64encode(os.urandom(18)).decode() + "\n")
-    port = free_port()
+    if not token_file.exists():
+        token_file.write_text("tok-" + base64.urlsafe_b64encode(os.urandom(18)).decode() + "\n")
+    port = port or free_port()
     env = {**os.environ, "DURAGENT_ENCRYPTION_KEYS_FILE": str(keys), "DURAGENT_HOME": str(folder)}
     origin_args = [arg for origin in origins for arg in ("--cors-origin", origin)]
     process = subprocess.Popen(
@@ -70,8 +74,9 @@ def start_codec_server(keys: Path, folder: Path, origins: list[str]) -> CodecSer
     deadline = time.monotonic() + 20
     while not port_open("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise AssertionError(f"codec server did not start: {process.stdout.read()!r}")  # type: ignore[union-attr]
+            process.kill()
+            output, _ = process.communicate()
+            raise AssertionError(f"codec server did not start: {output!r}")
         time.sleep(0.05)
     return CodecServer(f"http://127.0.0.1:{port}", token_file.read_text().strip(), process)
 
@@ -125,6 +130,7 @@ def temporal_show(address: str, workflow_id: str, *extra: str) -> Any:
 class EncryptedRun:
     address: str
     workflow_id: str
+    run_id: str
     keys: Path
     home: Path
     output: str
@@ -135,12 +141,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("encrypted")
 
 
-@pytest.fixture(scope="module")
-async def encrypted_run(client: Client, folder: Path) -> AsyncIterator[EncryptedRun]:
-    """The support example's order question, run with encryption on: client and worker
-    built by ``connect``/``build_worker`` from settings naming the key ring."""
+async def run_encrypted(address: str, folder: Path) -> EncryptedRun:
+    """The support example's order question, run with encryption on: client and worker built
+    by ``connect``/``build_worker`` from settings naming a new key ring in ``folder``."""
     keys = write_key_ring(folder)
-    address = client.service_client.config.target_host
     settings = Settings.from_env(
         {"DURAGENT_ENCRYPTION_KEYS_FILE": str(keys)}, address=address, home=folder / "home"
     )
@@ -154,14 +158,19 @@ async def encrypted_run(client: Client, folder: Path) -> AsyncIterator[Encrypted
                 encrypted, RunRequest(agent=ENTRY_AGENT, input=INPUT), task_queue=worker.task_queue
             )
             result = await handle.result()
-        assert result.status == "completed", result.error
-        assert result.output is not None and "1Z999AA10123456784" in result.output
-        yield EncryptedRun(address, handle.id, keys, folder / "home", result.output)
     finally:
         if previous is None:
             os.environ.pop(db.ENV_VAR, None)
         else:
             os.environ[db.ENV_VAR] = previous
+    assert result.status == "completed", result.error
+    assert result.output is not None and "1Z999AA10123456784" in result.output
+    return EncryptedRun(address, handle.id, result.run_id, keys, folder / "home", result.output)
+
+
+@pytest.fixture(scope="module")
+async def encrypted_run(client: Client, folder: Path) -> EncryptedRun:
+    return await run_encrypted(client.service_client.config.target_host, folder)
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +294,28 @@ def test_cli_commands_read_encrypted_runs(encrypted_run: EncryptedRun) -> None:
     without = duragent(encrypted_run, "show", encrypted_run.workflow_id, keys=False)
     assert without.returncode == 2 and "1Z999AA10123456784" not in without.stdout
     assert "encryption is off here: set DURAGENT_ENCRYPTION_KEYS_FILE" in without.stderr
+
+
+async def test_duragent_dev_serves_its_ui_a_codec_endpoint_only_with_encryption_on(
+    tmp_path: Path,
+) -> None:
+    from contextlib import AsyncExitStack
+
+    from duragent.cli._codec_cmd import start_dev_codec_server
+
+    async with AsyncExitStack() as stack:
+        assert start_dev_codec_server(Settings.from_env({}, home=tmp_path), 8233, stack) is None
+        on = Settings.from_env(
+            {"DURAGENT_ENCRYPTION_KEYS_FILE": str(write_key_ring(tmp_path))}, home=tmp_path
+        )
+        endpoint = start_dev_codec_server(on, 8233, stack)
+        assert endpoint is not None
+        token = (tmp_path / "codec-token").read_text().strip()  # kept for the temporal CLI
+        assert (
+            endpoint.endswith(f"/{token}")
+            and (tmp_path / "codec-token").stat().st_mode & 0o077 == 0
+        )
+        body = json.dumps({"payloads": []}).encode()
+        assert post(f"{endpoint}/decode", body, {"Content-Type": "application/json"})[0] == 200
+        base = endpoint.rsplit("/", 1)[0]
+        assert post(f"{base}/decode", body, {"Content-Type": "application/json"})[0] == 401
