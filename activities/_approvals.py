@@ -19,9 +19,15 @@ from duragent.approval_tokens import verify_token
 
 def load_approver_keys(path: str | Path) -> dict[str, str]:
     """Approver name to signing key, from a YAML mapping. Fails naming the file."""
-    from duragent._loader import load_yaml
+    import yaml
 
-    raw = load_yaml(Path(path).read_text(encoding="utf-8"))
+    from duragent._loader import describe_yaml_error, load_yaml
+
+    try:
+        # Strict YAML: a name given twice would otherwise keep only its last key, silently.
+        raw = load_yaml(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: {describe_yaml_error(exc)}") from None
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
     ):

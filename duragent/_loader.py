@@ -18,9 +18,122 @@ from duragent._spec import AgentSpec
 from duragent.errors import SpecError
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice. PyYAML would keep the last value and drop the first
+    without a word, which for a spec can mean a dropped block rule; we refuse the file instead.
+
+    ``str()`` is one line, without the file: callers put the file in front.
+    """
+
+    def __init__(self, key: object, *, first: yaml.Mark, second: yaml.Mark) -> None:
+        self.key = key
+        self.line = second.line + 1
+        self.column = second.column + 1
+        self.first_line = first.line + 1
+        shown = "'<<'" if key is _MERGE else repr(key)
+        super().__init__(
+            problem=f"duplicate key {shown} (first at line {self.first_line}); a YAML mapping "
+            "keeps only one value per key, so the first would be silently dropped",
+            problem_mark=second,
+        )
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.problem}"
+
+
+_MERGE = object()
+"""Stands for the merge key ``<<`` while looking for duplicates."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no as booleans, which
-    would turn a script rule's ``on: user`` into ``{True: "user"}``."""
+    """PyYAML's safe loader, made strict where its defaults fail open.
+
+    - YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no as booleans, which
+      would turn a script rule's ``on: user`` into ``{True: "user"}``.
+    - A key given twice in one mapping, at any depth, raises ``DuplicateKeyError``. Keys are
+      compared as constructed (``1`` and ``0x1`` are the same key, as they would be in the dict).
+      Merge keys keep their meaning: a key written next to ``<<: *base`` overrides the merged
+      one, which is what merging is for; two ``<<`` keys in one mapping are a duplicate (write
+      ``<<: [*a, *b]``).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._flattened: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Check the keys as written, then resolve ``<<`` merge keys into ``node.value``.
+
+        Replaces PyYAML's own merge, which can keep a merged value over the one written next to
+        it when the key strings happen to be the same object (one-letter keys are interned). Here
+        the pairs are ordered so the mapping's own keys win, then the first merged mapping, then
+        the next (the YAML merge-key rules), and each key is kept once, at its winning value.
+        """
+        # The check runs here, on the first visit, rather than in construct_mapping: an
+        # anchored mapping can be flattened as the source of a merge before it is constructed
+        # itself, and flattening rewrites node.value.
+        if id(node) in self._flattened:
+            return
+        self._flattened.add(id(node))
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:value":  # a bare `=` key is the string "="
+                key_node.tag = "tag:yaml.org,2002:str"
+        self._reject_duplicate_keys(node)
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in reversed(sources):  # the first source must win, so it comes last
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "expected a mapping or list of mappings for merging, "
+                        f"but found {source.id}",
+                        source.start_mark,
+                    )
+                self.flatten_mapping(source)
+                merged.extend(source.value)
+        if merged:
+            node.value = _last_of_each_key(merged + own)
+
+    def _reject_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        first: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                key: object = _MERGE
+            elif isinstance(key_node, yaml.ScalarNode):
+                key = self.construct_object(key_node)
+            else:
+                continue  # a sequence or mapping as a key: the constructor refuses it anyway
+            seen = first.get(key)
+            if seen is not None:
+                raise DuplicateKeyError(key, first=seen, second=key_node.start_mark)
+            first[key] = key_node.start_mark
+
+
+def _last_of_each_key(
+    pairs: list[tuple[yaml.Node, yaml.Node]],
+) -> list[tuple[yaml.Node, yaml.Node]]:
+    # Later pairs override earlier ones when the mapping is built, so dropping an earlier pair
+    # whose key is written the same changes nothing, and keeps nested merges from growing.
+    seen: set[object] = set()
+    kept: list[tuple[yaml.Node, yaml.Node]] = []
+    for key_node, value_node in reversed(pairs):
+        ident = (
+            (key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode) else key_node
+        )
+        if ident not in seen:
+            seen.add(ident)
+            kept.append((key_node, value_node))
+    kept.reverse()
+    return kept
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -33,8 +146,21 @@ _Loader.add_implicit_resolver(
 
 
 def load_yaml(text: str) -> object:
-    """Parse YAML with 1.2 booleans (see ``_Loader``)."""
+    """Parse YAML strictly (see ``_Loader``): 1.2 booleans, and ``DuplicateKeyError`` (a
+    ``yaml.YAMLError``) for a key given twice in one mapping."""
     return yaml.load(text, Loader=_Loader)
+
+
+def describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error, ``line L, column C: problem``, for messages that name the file.
+
+    ``str()`` of PyYAML's errors spans several lines and names ``<unicode string>``.
+    """
+    if isinstance(exc, DuplicateKeyError):
+        return str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 def load_agents(path: str | Path) -> list[AgentSpec]:
@@ -49,6 +175,8 @@ def load_agents(path: str | Path) -> list[AgentSpec]:
         raise SpecError(f"spec file cannot be read: {exc}", file=label) from None
     try:
         document = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise SpecError(str(exc), file=label) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

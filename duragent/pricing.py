@@ -72,10 +72,17 @@ def cost_usd(model: str, usage: Usage, prices: Mapping[str, Price] | None = None
 
 def load_pricing(path: str | Path) -> dict[str, Price]:
     """Default prices updated with those in a YAML or JSON file."""
-    import yaml  # local: keeps this module importable in the workflow sandbox cheaply
+    # Local imports keep this module cheap to import in the workflow sandbox.
+    import yaml
+
+    from duragent._loader import describe_yaml_error, load_yaml
 
     text = Path(path).read_text()
-    raw = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    try:
+        # Strict YAML: a model priced twice must not keep only one of its prices, silently.
+        raw = json.loads(text) if str(path).endswith(".json") else load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: {describe_yaml_error(exc)}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of 'provider/model' to prices")
     table = dict(DEFAULT_PRICES)

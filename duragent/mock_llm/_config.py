@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from duragent._loader import describe_yaml_error, load_yaml
 from duragent._spec import ScriptRule
 from duragent.errors import SpecError
 
@@ -110,11 +111,12 @@ class MockConfig(_Frozen):
         ``faults`` (and ``models``). Raises ``SpecError`` naming the file and the field."""
         file = Path(path)
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            # Strict YAML, with 1.2 booleans: a script rule's `on: user` stays a string.
+            data = load_yaml(file.read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise SpecError(f"cannot read the mock-llm config: {exc}", file=str(path)) from None
         except yaml.YAMLError as exc:
-            raise SpecError(f"not valid YAML: {exc}", file=str(path)) from None
+            raise SpecError(f"not valid YAML: {describe_yaml_error(exc)}", file=str(path)) from None
         if not isinstance(data, dict):
             raise SpecError(
                 "a mock-llm config is a mapping with keys rules, latency_ms, per_token_ms, faults",

@@ -25,6 +25,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from duragent._loader import describe_yaml_error, load_yaml
 from duragent.errors import SpecError
 from duragent.report._model import METRICS, Report
 
@@ -128,11 +129,11 @@ def load_alert_rules(path: str | Path) -> list[AlertRule]:
     """The rules of a YAML file. Raises ``SpecError`` naming the file and the field at fault."""
     file = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))  # strict: no duplicate keys
     except OSError as exc:
         raise SpecError(f"cannot read the alert rules: {exc.strerror or exc}", file=file) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", file=file) from None
+        raise SpecError(f"not valid YAML: {describe_yaml_error(exc)}", file=file) from None
     if not isinstance(data, dict):
         raise SpecError(
             "an alert rules file is a mapping with one key, rules: a list of "
