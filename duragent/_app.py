@@ -7,7 +7,7 @@ from pathlib import Path
 
 from duragent._loader import load_agents
 from duragent._messages import ResolvedSpecs, ToolSpec
-from duragent._spec import AgentSpec
+from duragent._spec import AgentSpec, caller_file
 from duragent._tool import Tool
 from duragent.errors import SpecError
 
@@ -19,7 +19,8 @@ class App:
     approvers or roles. (Approvers' signing keys are worker configuration, never part of the app.)
 
     ``agents`` may be specs, or paths of YAML spec files. Construction fails with a ``SpecError``
-    if an agent names a tool, handoff or delegate the app does not have.
+    if an agent names a tool, handoff or delegate the app does not have; it names the YAML file
+    or the Python module where the agent (or, for the app's own lists, the app) was written.
     """
 
     def __init__(
@@ -31,13 +32,21 @@ class App:
         name: str = "app",
     ) -> None:
         self.name = name
+        module = caller_file()
         self._approvers = {who: sorted(set(roles)) for who, roles in (approvers or {}).items()}
         specs: list[AgentSpec] = []
-        for item in agents:
+        for index, item in enumerate(agents):
             if isinstance(item, AgentSpec):
                 specs.append(item)
-            else:
+            elif isinstance(item, str | Path):
                 specs.extend(load_agents(item))
+            else:
+                raise SpecError(
+                    f"a {type(item).__name__} is not an agent; list Agent(...) specs or paths of "
+                    "YAML spec files",
+                    file=module,
+                    field=f"agents[{index}]",
+                )
         self._agents: dict[str, AgentSpec] = {}
         for spec in specs:
             if spec.name in self._agents:
@@ -53,10 +62,13 @@ class App:
             if not isinstance(t, Tool):
                 raise SpecError(
                     f"{t!r} is not a tool; decorate the function with @duragent.tool",
+                    file=module,
                     field="tools",
                 )
             if t.name in self._tools:
-                raise SpecError(f"two tools are named {t.name!r}; tool names must be unique")
+                raise SpecError(
+                    f"two tools are named {t.name!r}; tool names must be unique", file=module
+                )
             self._tools[t.name] = t
         for spec in specs:
             self._check_references(spec)

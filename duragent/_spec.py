@@ -10,15 +10,18 @@ sha256, so workflows never touch the file system.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -203,7 +206,37 @@ class ReviewPolicy(_Frozen):
         return self
 
 
-class AgentSpec(_Frozen):
+if TYPE_CHECKING:
+    from pydantic._internal._model_construction import ModelMetaclass as _ModelMetaclass
+else:
+    _ModelMetaclass = type(BaseModel)
+
+
+class _BuiltInPython(_ModelMetaclass):
+    """Translates the errors of ``Agent(...)`` written in Python into the ``SpecError`` a bad
+    YAML spec gets: one line naming the calling file, the agent and the field, instead of
+    pydantic's multi-line ``ValidationError``. The built spec records that file as its source.
+
+    A metaclass ``__call__`` rather than an ``__init__``: pydantic calls a model's own
+    ``__init__`` for every validation (``model_validate``, nested models, the data converter),
+    without the validation context the YAML loader passes; ``__call__`` is only ``Agent(...)``.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            spec = super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            from duragent._loader import spec_error_from  # the loader imports this module
+
+            name = kwargs.get("name")
+            raise spec_error_from(
+                exc, file=caller_file(), agent=name if isinstance(name, str) else None
+            ) from None
+        spec._source = caller_file()
+        return spec
+
+
+class AgentSpec(_Frozen, metaclass=_BuiltInPython):
     """An agent: a model, instructions, the tools it may call and the agents it may hand off to.
 
     ``tools`` is the allowlist: a call to any other tool is refused by the workflow. Instructions
@@ -243,6 +276,7 @@ class AgentSpec(_Frozen):
 
     @property
     def source(self) -> str | None:
+        """The YAML file or Python module the spec was written in, for error messages."""
         return self._source
 
     @model_validator(mode="before")
@@ -311,3 +345,23 @@ class AgentSpec(_Frozen):
 
 Agent = AgentSpec
 """``Agent`` and ``AgentSpec`` are the same class; use whichever reads better."""
+
+
+def caller_file() -> str:
+    """The file of the nearest caller outside duragent, relative to the working directory when
+    it is below it: where the user wrote ``Agent(...)`` or ``App(...)``."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _is_ours(frame.f_code.co_filename):
+        frame = frame.f_back
+    name = frame.f_code.co_filename
+    if not os.path.isabs(name):
+        return name  # <stdin>, <string>
+    relative = os.path.relpath(name)
+    return name if relative.startswith("..") else relative
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_ours(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR)

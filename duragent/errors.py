@@ -3,8 +3,9 @@
 Exception tree::
 
     DuragentError
-    ├── SpecError            a spec failed to load or validate (file, agent, field)
-    ├── AppLoadError         ``--app module:attr`` could not be imported or is not an App
+    ├── SpecError            a spec failed to load or validate (file or module, agent, field)
+    ├── AppLoadError         ``--app module:attr`` could not be imported or is not an App;
+    │                        the user's own exception, if any, is its ``__cause__``
     ├── ToolError            raised by a tool; ``retryable`` says whether Temporal may retry it
     └── ProviderError        a model provider failed; ``kind`` classifies it, ``retryable``
                              and ``retry_after_s`` drive Temporal's retry policy
@@ -24,7 +25,8 @@ class DuragentError(Exception):
 
 
 class SpecError(DuragentError):
-    """A spec is invalid. The message names the file, the agent and the field."""
+    """A spec is invalid. The message, one line, names the file (the YAML file, or the Python
+    module where ``Agent(...)`` or ``App(...)`` was called), the agent and the field."""
 
     def __init__(
         self,

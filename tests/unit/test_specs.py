@@ -251,11 +251,25 @@ def test_non_tool_in_tools_list() -> None:
         App(agents=[], tools=[plain])  # type: ignore[list-item]
 
 
-def test_python_spec_errors_are_pydantic_validation_errors_with_the_field() -> None:
+def test_python_spec_errors_name_the_module_agent_and_field_like_yaml_ones() -> None:
+    with pytest.raises(SpecError, match="provider/name") as info:
+        Agent(name="a", model="gpt-5")
+    assert (info.value.file, info.value.agent, info.value.field) == (
+        "tests/unit/test_specs.py",
+        "a",
+        "model",
+    )
+
+
+def test_model_validate_is_not_a_python_spec() -> None:
+    # Validation (the YAML loader, the data converter) keeps pydantic's error and no source:
+    # only Agent(...) written in Python is translated.
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="provider/name"):
-        Agent(name="a", model="gpt-5")
+        Agent.model_validate({"name": "a", "model": "gpt-5"})
+    assert Agent.model_validate({"name": "a", "model": "openai/x"}).source is None
+    assert Agent(name="a", model="openai/x").source == "tests/unit/test_specs.py"
 
 
 def test_run_summary_redacts_pii() -> None:
