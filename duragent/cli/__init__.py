@@ -1,7 +1,9 @@
 """The ``duragent`` command line.
 
 Every command that talks to Temporal takes ``--address`` and ``--namespace`` (defaults from
-``TEMPORAL_ADDRESS``/``TEMPORAL_NAMESPACE``, then ``localhost:7233``/``default``).
+``TEMPORAL_ADDRESS``/``TEMPORAL_NAMESPACE``, then ``localhost:7233``/``default``). An error the
+user can fix (a bad spec, an app that does not import) is one line and exit code 2; the global
+``--debug`` flag (``duragent --debug worker ...``, or ``DURAGENT_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations

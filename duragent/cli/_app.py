@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
 from duragent.cli import (
@@ -13,6 +16,7 @@ from duragent.cli import (
     _run_cmds,
     _serve,
 )
+from duragent.cli._common import DEBUG_ENV
 
 cli = typer.Typer(
     name="duragent",
@@ -21,6 +25,26 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@cli.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar=DEBUG_ENV,
+            help="On an error, print the traceback as well as the message [env DURAGENT_DEBUG]",
+        ),
+    ] = False,
+) -> None:
+    """Durable, governed AI agents on Temporal."""
+    # Kept in the environment rather than a module global: the commands read it where they
+    # report errors, and processes they start (mock-llm, sandbox jobs) inherit it.
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
 cli.command("run")(_run_cmds.run)
 cli.command("show")(_run_cmds.show)
 cli.command("worker")(_serve.worker)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import traceback
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -36,6 +38,14 @@ AppRef = Annotated[
 ]
 DEFAULT_APP = "examples.customer_support.app:app"
 
+DEBUG_ENV = "DURAGENT_DEBUG"
+"""Set by ``duragent --debug`` too, so the flag reaches every command (and child process)."""
+
+
+def debug() -> bool:
+    """Whether ``duragent --debug`` or ``DURAGENT_DEBUG=1`` asked for tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on", "y", "t"}
+
 
 def settings(address: str | None, namespace: str | None, **overrides: Any) -> Settings:
     try:
@@ -45,8 +55,9 @@ def settings(address: str | None, namespace: str | None, **overrides: Any) -> Se
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    # Messages are plain text: "duragent[plot]" or a JSON list must not read as markup.
-    err.print(f"[red]error:[/] {escape(message)}")
+    # Messages are plain text: "duragent[plot]" or a JSON list must not read as markup. One
+    # message is one line, whatever the terminal's width (soft_wrap), so it greps and pastes.
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -63,13 +74,19 @@ async def connect_or_explain(s: Settings, telemetry: Telemetry | None = None) ->
 
 
 def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command; turn duragent's errors into a clear message and exit code 2."""
+    """Run an async command; turn duragent's errors into a clear message and exit code 2.
+
+    The traceback is printed too only under ``--debug``: a bad spec or app is the user's to fix
+    from the message, and a traceback through duragent's internals buries it.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return asyncio.run(fn(*args, **kwargs))
         except DuragentError as exc:
+            if debug():
+                traceback.print_exception(exc)
             fail(str(exc))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
