@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import logging
@@ -19,15 +20,20 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import ActivityEnvironment
 
+from activities import ToolActivities
+from activities._audit import AuditActivities
 from activities.models import ModelProvider, ScriptedProvider
 from activities.models._base import close_providers
+from activities.sandbox import SubprocessBackend
 from duragent import (
     Agent,
     App,
@@ -35,12 +41,17 @@ from duragent import (
     ModelResponse,
     RunRequest,
     RunResult,
+    ToolCall,
+    ToolCallRequest,
     ToolError,
+    _redact,
     tool,
 )
 from duragent import logging as dlog
+from duragent._messages import StepRecord
 from duragent._redact import REDACTED
-from duragent.audit import SQLiteAuditLog
+from duragent._sandbox import SandboxJob, SandboxPolicy
+from duragent.audit import AuditBatch, AuditEntry, SQLiteAuditLog
 from duragent.client import start_run
 from duragent.mock_llm import MockLLM
 from duragent.settings import Settings
@@ -318,3 +329,75 @@ async def test_log_lines_keep_token_counts_numeric(
         for field in ("input_tokens", "output_tokens", "cached_tokens"):
             assert isinstance(line[field], int), line
         assert line["input_tokens"] > 0
+
+
+# --- the activities on their own: sandbox tails and audit records --------------------------
+
+
+@pytest.fixture
+def known_token() -> Iterator[None]:
+    """The process's redactor knows BACKEND_TOKEN, as a worker started with it would."""
+    before = _redact.current()
+    _redact.install(before.extended([BACKEND_TOKEN]))
+    yield
+    _redact.install(before)
+
+
+@tool(sandboxed=True, timeout=30)
+def leaky_job(name: str) -> SandboxJob:
+    """A job that prints the token to stdout and stderr."""
+    return SandboxJob(
+        command=["sh", "-c", f"echo using {BACKEND_TOKEN}; echo {name}: {BACKEND_TOKEN} >&2"]
+    )
+
+
+async def test_sandbox_output_tails_are_redacted(known_token: None) -> None:
+    app = App(name="jobs", agents=[], tools=[leaky_job])
+    activities = ToolActivities(app, sandbox=SubprocessBackend())
+    request = ToolCallRequest(
+        run_id="r1",
+        workflow_id="run-jobs",
+        step_id="s2",
+        agent="analyst",
+        call=ToolCall(id="c1", name="leaky_job", arguments={"name": "eu"}),
+        sandbox=SandboxPolicy(wall_s=20, isolation="preferred"),
+    )
+    result = await ActivityEnvironment().run(activities.call, request)
+    seen = json.loads(result.output)
+    assert seen["exit_code"] == 0
+    assert seen["stdout"].strip() == f"using {REDACTED}"
+    assert seen["stderr"].strip() == f"eu: {REDACTED}"
+
+
+async def test_audit_records_keep_their_hashes_and_lose_the_secret(
+    tmp_path: Path, known_token: None
+) -> None:
+    digest = hashlib.sha256(b"{}").hexdigest()
+    step = StepRecord(
+        step_id="s3",
+        kind="tool_error",
+        agent="ops",
+        turn=2,
+        at=datetime(2026, 1, 2, tzinfo=UTC),
+        tool="fetch_report",
+        arguments={"name": "eu"},
+        output=f"RuntimeError: refused for token {BACKEND_TOKEN}",
+        detail="tool_error",
+        reason=f"Authorization: Bearer {BACKEND_TOKEN}",
+        args_hash=digest,
+        spec_hash=digest,
+    )
+    entry = AuditEntry(workflow_id="run-ops", run_id="r1", agent="ops", step=step, spec_hash=digest)
+    with SQLiteAuditLog(tmp_path / "audit.db") as audit:
+        env = ActivityEnvironment()
+        assert await env.run(AuditActivities(audit).append, AuditBatch(entries=[entry])) == 1
+        # A retry of the same batch redacts the same way: nothing new, no conflict.
+        assert await env.run(AuditActivities(audit).append, AuditBatch(entries=[entry])) == 0
+        (record,) = audit.records_for("run-ops")
+        assert audit.verify().ok
+    written = record["entry"]
+    assert BACKEND_TOKEN not in json.dumps(written)
+    assert written["step"]["output"] == f"RuntimeError: refused for token {REDACTED}"
+    assert written["step"]["reason"] == f"Authorization: Bearer {REDACTED}"
+    assert written["step"]["args_hash"] == digest and written["spec_hash"] == digest
+    assert written["step"]["arguments"] == {"name": "eu"}
