@@ -34,7 +34,7 @@ def _global_options(
         typer.Option(
             "--debug",
             envvar=DEBUG_ENV,
-            help="On an error, print the traceback as well as the message [env DURAGENT_DEBUG]",
+            help="On an error, print the traceback as well as the message",
         ),
     ] = False,
 ) -> None:
