@@ -37,8 +37,11 @@ from activities.sandbox import SubprocessBackend
 from duragent import (
     Agent,
     App,
+    Message,
+    ModelRef,
     ModelRequest,
     ModelResponse,
+    ProviderError,
     RunRequest,
     RunResult,
     ToolCall,
@@ -401,3 +404,37 @@ async def test_audit_records_keep_their_hashes_and_lose_the_secret(
     assert written["step"]["reason"] == f"Authorization: Bearer {REDACTED}"
     assert written["step"]["args_hash"] == digest and written["spec_hash"] == digest
     assert written["step"]["arguments"] == {"name": "eu"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_both_providers_redact_a_key_their_401_echoes(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The classified error each provider raises (what the activity records) names no key."""
+    monkeypatch.setenv(f"{provider.upper()}_API_KEY", API_KEY)
+    before = _redact.current()
+    _redact.install(before.extended([API_KEY]))  # as build_worker does from the env
+    providers = build_providers()
+    try:
+        with MockLLM() as mock:
+            base_url = mock.openai_base_url if provider == "openai" else mock.anthropic_base_url
+            request = ModelRequest(
+                run_id="r1",
+                agent="leaky",
+                turn=1,
+                model=ModelRef(
+                    provider=provider,
+                    name="m",
+                    base_url=base_url,
+                    params={"mock_fault": "401"},
+                ),
+                messages=[Message(role="user", content="hi")],
+            )
+            with pytest.raises(ProviderError) as raised:
+                await providers[provider].complete(request)
+    finally:
+        _redact.install(before)
+        await close_providers(providers)
+    assert raised.value.kind == "auth"
+    assert API_KEY not in str(raised.value)
+    assert f"Incorrect API key provided: {REDACTED}" in str(raised.value)
