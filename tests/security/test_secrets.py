@@ -189,6 +189,7 @@ async def test_base_url_credentials_reach_no_record(
     assert found.holding(URL_PASSWORD) == []
     where = f"http://{REDACTED}@127.0.0.1:{port}/v1"
     assert where in found.history and where in found.result and where in found.audit
+    assert where in found.log  # the worker logged the failed attempt, redacted
     assert any(s.kind == "model_error" for s in result.steps)
 
 
@@ -230,6 +231,7 @@ async def test_a_key_echoed_in_a_401_reaches_no_record(
     assert found.holding(API_KEY) == []
     echoed = f"Incorrect API key provided: {REDACTED}"
     assert echoed in found.history and echoed in found.result and echoed in found.audit
+    assert echoed in found.log
     assert result.errors.get("auth") == 1  # not retried: a retry cannot fix a key
 
 
@@ -305,6 +307,7 @@ async def test_a_token_in_tool_failures_and_output_reaches_no_record_and_no_mode
     assert f"RuntimeError: GET /reports/eu refused for token {REDACTED}" in seen
     assert f"bad token {REDACTED} for eu" in seen
     assert f"token={REDACTED}" in seen
+    assert f"refused for token {REDACTED}" in found.log
     assert result.output is not None and f"token={REDACTED}" in result.output
     assert len(model.requests) == 4
 
