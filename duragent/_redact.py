@@ -217,9 +217,11 @@ class Redactor:
 
         Temporal records a failure's cause chain too (each cause's message), so redacting the
         outer message alone would not do. A bare exception becomes the ``ApplicationError`` the
-        SDK would have made of it (type = class name, retryable). Temporal's own failures
-        (cancellation) pass through untouched: they carry no user text.
+        SDK would have made of it (type = class name, retryable). An exception with nothing to
+        redact, and Temporal's own failures (cancellation), are returned as they are.
         """
+        if depth == 0 and not self._holds_secret(exc):
+            return exc
         if isinstance(exc, FailureError) and not isinstance(exc, ApplicationError):
             return exc
         if isinstance(exc, ApplicationError):
@@ -233,12 +235,30 @@ class Redactor:
             )
         else:
             scrubbed = ApplicationError(self.text(str(exc)), type=type(exc).__name__)
-        cause = exc.__cause__
-        if cause is None and not exc.__suppress_context__:
-            cause = exc.__context__
+        cause = _cause(exc)
         scrubbed.__cause__ = self.error(cause, depth=depth + 1) if cause and depth < 8 else None
         scrubbed.__suppress_context__ = True
         return scrubbed.with_traceback(exc.__traceback__)
+
+    def _holds_secret(self, exc: BaseException | None, depth: int = 0) -> bool:
+        """Whether redaction would change the exception's message, details or causes."""
+        if exc is None or depth >= 8:
+            return False
+        if isinstance(exc, FailureError) and not isinstance(exc, ApplicationError):
+            return False
+        text = exc.message if isinstance(exc, ApplicationError) else str(exc)
+        if self.text(text) != text:
+            return True
+        if isinstance(exc, ApplicationError) and any(self.value(d) != d for d in exc.details):
+            return True
+        return self._holds_secret(_cause(exc), depth + 1)
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """The cause Temporal records: ``__cause__``, else an unsuppressed ``__context__``."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
 
 
 def is_secret_name(key: Any) -> bool:

@@ -215,3 +215,10 @@ def test_redacted_failures_raises_the_redacted_error() -> None:
     assert raised.value.message == f"bad token {REDACTED}"
     assert raised.value.type == "ValueError" and not raised.value.non_retryable
     assert "tkn-canary-7Hq2" not in repr(raised.value.__cause__)
+
+
+def test_an_error_with_nothing_to_redact_is_left_as_it_is() -> None:
+    try:
+        raise RuntimeError("bug in a provider")
+    except RuntimeError as exc:
+        assert SHAPES.error(exc) is exc
