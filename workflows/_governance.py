@@ -463,14 +463,17 @@ class Governance:
         whose = "" if by_model else "the approver's edited arguments: "
         text = f"invalid arguments for tool {tool.name!r}: {whose}{problem}"
         self._ledger.errors["validation_error"] += 1
+        # Recorded as the tool activity used to record bad arguments (a tool_error step whose
+        # detail is validation_error), though the tool never ran.
         self._ledger.record(
-            "tool_refused",
+            "tool_error",
             agent=agent.name,
             turn=self._turn,
             at=workflow.now(),
             tool=tool.name,
             arguments=call.arguments if by_model else None,
-            detail=text[:2000],
+            output=text[:2000],
+            detail="validation_error",
             args_hash=args_hash(call.arguments) if by_model else None,
             spec_hash=self._hash(agent),
         )

@@ -114,8 +114,9 @@ async def test_an_over_limit_amount_in_a_loose_spelling_never_refunds_unapproved
     assert result.status == "completed"
     assert "invalid arguments for tool 'refund_order'" in told(result)
     assert result.errors.get("validation_error") == 1
-    refusal = [s for s in result.steps if s.kind == "tool_refused"]
-    assert refusal and "amount" in (refusal[0].detail or "")
+    refusal = [s for s in result.steps if s.kind == "tool_error"]
+    assert refusal and refusal[0].detail == "validation_error"
+    assert "amount" in (refusal[0].output or "")
 
 
 async def test_a_plain_numeric_string_is_read_as_the_number_the_rule_compares(
