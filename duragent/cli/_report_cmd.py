@@ -107,7 +107,15 @@ async def report(
         fail(f"--plot needs matplotlib: {PLOT_EXTRA}")
     s = settings(address, namespace)
     client = await connect_or_explain(s)
-    result, samples = await compute_report(client, start, agent=agent)
+    unreadable: list[str] = []
+    result, samples = await compute_report(client, start, agent=agent, unreadable=unreadable)
+    if unreadable:
+        err.print(
+            f"{len(unreadable)} completed run(s) could not be read and are left out (first: "
+            f"{unreadable[0]}); does this client share the workers' DURAGENT_PAYLOAD_STORE and "
+            "encryption keys?",
+            markup=False,
+        )
     verdicts = evaluate_alerts(result, rules) if rules is not None else None
 
     alerts_in_output = False

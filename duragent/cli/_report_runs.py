@@ -51,12 +51,19 @@ def entry_agent_from_listing(execution: WorkflowExecution) -> str | None:
 
 
 async def collect_runs(
-    client: Client, since: datetime, *, agent: str | None = None
+    client: Client,
+    since: datetime,
+    *,
+    agent: str | None = None,
+    unreadable: list[str] | None = None,
 ) -> list[RunSample]:
     """Every run started after ``since``, with results for those that completed.
 
     With ``agent``, runs whose default-form workflow id names another entry agent are left out
     before their results are fetched; ``build_report`` filters the rest by ``agent_path[0]``.
+    A completed run whose result this client cannot read (encrypted with a key it lacks, a
+    payload in a store it does not share) is left out and named in ``unreadable``: one such run
+    must not take the whole report down.
     """
     listed = [execution async for execution in client.list_workflows(visibility_query(since))]
     gate = asyncio.Semaphore(FETCH_CONCURRENCY)
@@ -80,6 +87,10 @@ async def collect_runs(
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     return None  # its history passed retention since it was listed
                 raise
+            except Exception as exc:  # the result is there, but cannot be decoded here
+                if unreadable is not None:
+                    unreadable.append(f"{execution.id}: {type(exc).__name__}: {exc}"[:300])
+                return None
         return RunSample(
             workflow_id=execution.id,
             run_id=execution.run_id,
@@ -100,10 +111,11 @@ async def compute_report(
     *,
     agent: str | None = None,
     until: datetime | None = None,
+    unreadable: list[str] | None = None,
 ) -> tuple[Report, list[RunSample]]:
     """What ``duragent report`` shows: the report and the runs it was computed from."""
     until = until or datetime.now(UTC)
-    samples = await collect_runs(client, since, agent=agent)
+    samples = await collect_runs(client, since, agent=agent, unreadable=unreadable)
     if agent is not None:
         samples = [s for s in samples if s.agent == agent]
     return build_report(samples, since=since, until=until, agent=agent), samples

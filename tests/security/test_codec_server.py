@@ -291,6 +291,10 @@ def test_cli_commands_read_encrypted_runs(encrypted_run: EncryptedRun) -> None:
     assert "1Z999AA10123456784" in shown.stdout and "completed" in shown.stdout
     report = duragent(encrypted_run, "report", "--since", "1h", "--format", "json")
     assert report.returncode == 0, report.stderr
+    # A client without the keys still reports on every other run, naming what it cannot read.
+    blind = duragent(encrypted_run, "report", "--since", "1h", "--format", "json", keys=False)
+    assert blind.returncode == 0, blind.stderr
+    assert "could not be read and are left out" in blind.stderr
     without = duragent(encrypted_run, "show", encrypted_run.workflow_id, keys=False)
     assert without.returncode == 2 and "1Z999AA10123456784" not in without.stdout
     assert "encryption is off here: set DURAGENT_ENCRYPTION_KEYS_FILE" in without.stderr

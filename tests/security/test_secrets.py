@@ -172,6 +172,23 @@ async def test_base_url_credentials_reach_no_record(
         retry={"max_attempts": 1},
         degraded={"answer": "No model answered."},
     )
+    result, found = await run_leaky(client, agent, tmp_path, providers, worker_log)
+
+    assert found.holding(URL_PASSWORD) == []
+    where = f"http://{REDACTED}@127.0.0.1:{port}/v1"
+    assert where in found.history and where in found.result and where in found.audit
+    assert where in found.log  # the worker logged the failed attempt, redacted
+    assert any(s.kind == "model_error" for s in result.steps)
+
+
+async def run_leaky(
+    client: Client,
+    agent: Agent,
+    tmp_path: Path,
+    providers: dict[str, ModelProvider],
+    worker_log: io.StringIO,
+) -> tuple[RunResult, Any]:
+    """Run ``agent`` once on a worker of its own and gather every record of the run."""
     try:
         async with serving(client, App(name="leaky", agents=[agent]), tmp_path, providers) as (
             queue,
@@ -182,15 +199,9 @@ async def test_base_url_credentials_reach_no_record(
                 client, RunRequest(agent="leaky", input="hello"), task_queue=queue
             )
             result = await handle.result()
-            found = await records(handle, result, audit, store, worker_log)
+            return result, await records(handle, result, audit, store, worker_log)
     finally:
         await close_providers(providers)
-
-    assert found.holding(URL_PASSWORD) == []
-    where = f"http://{REDACTED}@127.0.0.1:{port}/v1"
-    assert where in found.history and where in found.result and where in found.audit
-    assert where in found.log  # the worker logged the failed attempt, redacted
-    assert any(s.kind == "model_error" for s in result.steps)
 
 
 # --- (b) a provider's 401 echoing the key --------------------------------------------------
@@ -214,19 +225,7 @@ async def test_a_key_echoed_in_a_401_reaches_no_record(
             },
             degraded={"answer": "No model answered."},
         )
-        try:
-            async with serving(client, App(name="leaky", agents=[agent]), tmp_path, providers) as (
-                queue,
-                audit,
-                store,
-            ):
-                handle = await start_run(
-                    client, RunRequest(agent="leaky", input="hello"), task_queue=queue
-                )
-                result = await handle.result()
-                found = await records(handle, result, audit, store, worker_log)
-        finally:
-            await close_providers(providers)
+        result, found = await run_leaky(client, agent, tmp_path, providers, worker_log)
 
     assert found.holding(API_KEY) == []
     echoed = f"Incorrect API key provided: {REDACTED}"
