@@ -62,6 +62,7 @@ class Continuation:
     def _restore(self, carry: Carry) -> ResolvedSpecs:
         self._specs = carry.specs
         self._desk.roles = normalize_roles(carry.specs.approvers)
+        self._desk.schemas = {name: t.parameters for name, t in carry.specs.tools.items()}
         self._transcript_key, self._stored = carry.transcript_key, carry.stored
         self._messages = list(carry.messages)
         self._agent = self._desk.agent = carry.agent

@@ -24,8 +24,10 @@ from duragent._approvals import (
     ApprovalOutcome,
     ApprovalRequest,
     args_hash,
+    canonical_json,
     check_decision,
 )
+from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._messages import StepKind, TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
 from workflows._ledger import Ledger
@@ -50,6 +52,8 @@ class ApprovalDesk:
         self.pending: dict[str, ApprovalRequest] = {}
         self.decided: dict[str, ApprovalOutcome] = {}
         self.roles: dict[str, list[str]] = {}
+        self.schemas: dict[str, dict[str, Any]] = {}
+        """Tool name to its arguments' JSON schema, for checking edits."""
         self._accepted: dict[str, ApprovalDecision] = {}
         self._ledger = ledger
         self._on_change = on_change
@@ -173,8 +177,39 @@ class ApprovalDesk:
     def validate(self, decision: ApprovalDecision) -> None:
         """For the ``decide`` update's validator: raise to refuse before it enters history."""
         reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
+        if reason is None:
+            reason = self._edit_problem(decision)
         if reason is not None:
             raise ValueError(reason)
+
+    def _edit_problem(self, decision: ApprovalDecision) -> str | None:
+        """Why an edit's arguments cannot stand as written, or ``None``.
+
+        Edited arguments must already be the values that will run (``validate_arguments``
+        changes nothing the approver wrote): what an approver approved, hashed and signed is
+        then exactly what executes, and a typo is refused while the request still waits.
+        """
+        request = self.pending.get(decision.step_id)
+        if decision.action != "edit" or request is None or request.kind != "tool_call":
+            return None
+        schema = self.schemas.get(request.tool or "")
+        if schema is None or decision.arguments is None:
+            return None
+        try:
+            settled = validate_arguments(schema, decision.arguments)
+        except ArgumentsInvalid as invalid:
+            return f"edited arguments for {request.tool!r} are invalid: {invalid}"
+        changed = [
+            f"{key}: write {canonical_json(settled[key])}, not {canonical_json(value)}"
+            for key, value in decision.arguments.items()
+            if canonical_json(settled.get(key)) != canonical_json(value)
+        ]
+        if changed:
+            return (
+                f"edited arguments for {request.tool!r} must be written as they will run: "
+                + "; ".join(changed)
+            )
+        return None
 
     def ignore_signal(self, name: str, count: int) -> None:
         """A signal this workflow does not define: recorded as refused, otherwise ignored."""
@@ -233,6 +268,8 @@ class ApprovalDesk:
         """Apply a decision if it passes every check; record it either way."""
         async with self._lock:
             reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
+            if reason is None:
+                reason = self._edit_problem(decision)
             request = self.pending.get(decision.step_id)
             if reason is None and request is not None and (decision.token or request.require_token):
                 reason = await self._verify_token(decision, request)

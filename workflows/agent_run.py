@@ -230,6 +230,7 @@ class AgentRun(Governance, Continuation, ModelChain):
         info = workflow.info()
         self._transcript_key = self._transcript_key or f"{info.workflow_id}/{info.run_id}"
         self._desk.roles = normalize_roles(specs.approvers)
+        self._desk.schemas = {name: t.parameters for name, t in specs.tools.items()}
         return specs
 
     async def _run(self, request: RunRequest, specs: ResolvedSpecs) -> None:

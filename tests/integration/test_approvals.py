@@ -218,13 +218,13 @@ async def test_edit_approves_with_new_arguments_rechecked(runs: Run) -> None:
     (request,) = await pending(handle)
     await decide(
         handle, step_id=request.step_id, approver="alice", action="edit",
-        arguments={"order_id": "7", "amount": "90"},
+        arguments={"order_id": "7", "amount": 90},
     )  # fmt: skip
     result = await handle.result()
     assert result.output == "Refunded 90 on order 7."
     assert [r[1:] for r in refunds()] == [("7", 90)]
     decided = next(s for s in result.steps if s.kind == "approval_decided")
-    assert decided.arguments == {"order_id": "7", "amount": "90"} and decided.action == "edit"
+    assert decided.arguments == {"order_id": "7", "amount": 90} and decided.action == "edit"
     assert decided.args_hash != request.args_hash
 
 

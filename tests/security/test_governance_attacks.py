@@ -206,16 +206,29 @@ async def test_an_edit_into_a_blocked_call_is_refused(client: Client, database: 
     assert "blocked by policy" in (result.error or "")
 
 
-async def test_an_edit_with_a_loose_spelling_is_refused(
+async def test_an_edit_must_be_written_as_it_will_run(
     client: Client, worker: Worker, database: Path
 ) -> None:
     handle = await run(client, worker, "refund 1006 amount 150")
     (first,) = await wait_for_pending(handle)
+    loose = {"order_id": "1006", "amount": "9_99"}
+    why = await refusal(handle, step_id=first.step_id, approver="lee", action="edit",
+                        arguments=loose)  # fmt: skip
+    assert "edited arguments for 'refund_order' are invalid" in why and "amount" in why
+    coerced = {"order_id": "1006", "amount": "99"}
+    why = await refusal(handle, step_id=first.step_id, approver="lee", action="edit",
+                        arguments=coerced)  # fmt: skip
+    assert 'amount: write 99, not "99"' in why
+    # The same through a signal: refused and recorded, and the request still waits.
+    await handle.signal("approve", {"step_id": first.step_id, "approver": "lee",
+                                    "action": "edit", "arguments": loose})  # fmt: skip
+    refused = await wait_for_steps(handle, "approval_refused")
+    assert "invalid" in (refused[-1].reason or "")
+    assert [r.step_id for r in await pending_of(handle)] == [first.step_id]
     await decide(handle, step_id=first.step_id, approver="lee", action="edit",
-                 arguments={"order_id": "1006", "amount": "9_99"})  # fmt: skip
-    result = await asyncio.wait_for(handle.result(), 30)
-    assert refunded(database) == []
-    assert "edited arguments" in told(result)
+                 arguments={"order_id": "1006", "amount": 99})  # fmt: skip
+    await asyncio.wait_for(handle.result(), 30)
+    assert refunded(database) == [("1006", 9900)]
 
 
 # --- signals that cannot break a run ----------------------------------------------------------
