@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -92,10 +93,11 @@ async def approvals(
         who = (
             r.escalate_to if r.escalated else r.approvers + [f"role:{x}" for x in r.approver_roles]
         )
-        table.add_row(
+        # Text cells: reasons and arguments come from models and rules, never read as markup.
+        table.add_row(*map(Text, (
             workflow_id, r.step_id, r.kind, r.tool or ("answer" if r.kind == "review" else "input"),
             _args(r), f"{r.rule or 'review'}: {r.reason}", ", ".join(who), r.expires_at.isoformat(timespec="seconds"),
-        )  # fmt: skip
+        )))  # fmt: skip
     console.print(table)
     for workflow_id, r in found:
         console.print(f'  duragent approve {workflow_id} {r.step_id} --by NAME --reason "..."')

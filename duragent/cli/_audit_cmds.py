@@ -13,6 +13,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from duragent.audit import AuditLog, default_audit_log_location, open_audit_log
 from duragent.cli._common import console, err, fail
@@ -131,7 +132,7 @@ def print_audit(console: Console, rows: list[dict[str, Any]]) -> None:
         step = row["entry"]["step"]
         kind = step["kind"] + (f" {step['tool']}" if step.get("tool") else "")
         decision = " → ".join(x for x in (step.get("rule"), step.get("action")) if x)
-        table.add_row(
+        cells = (
             str(row["seq"]),
             str(step["at"])[:19].replace("T", " "),
             step["step_id"],
@@ -141,4 +142,5 @@ def print_audit(console: Console, rows: list[dict[str, Any]]) -> None:
             step.get("reason") or "",
             (step.get("args_hash") or "")[:12],
         )
+        table.add_row(*map(Text, cells))  # recorded text is never read as markup
     console.print(table)

@@ -7,6 +7,7 @@ import importlib
 import json
 
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client
 
 from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
@@ -95,7 +96,7 @@ async def run_scenarios(client: Client, s: Settings, app_ref: str) -> bool:
     for text, r in results:
         style = STATUS_STYLE.get(r.status, "white")
         summary.add_row(
-            text,
+            Text(text),
             f"[{style}]{r.status}[/]",
             " → ".join(r.agent_path),
             str(r.usage.total_tokens),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from duragent._messages import RunResult, StepRecord
 
@@ -24,43 +25,62 @@ STATUS_STYLE = {
 }
 
 
-def _short(text: str | None, limit: int = 90) -> str:
+def _clip(text: str | None, limit: int) -> str:
     if not text:
         return ""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _short(text: str | None, limit: int = 90) -> str:
+    """The start of ``text`` on one line, escaped: step text comes from models, tools and
+    decisions, so a ``[/]`` in it must print as written, not break or restyle the line."""
+    return escape(_clip(text, limit))
+
+
+def _e(value: object) -> str:
+    return escape(str(value))
+
+
 def step_line(step: StepRecord) -> str:
     """One line per step, e.g. ``s3  turn 2  info  tool lookup_order {"order_id": "1001"}  0.7 ms``."""
-    head = f"[dim]{step.step_id:>4}[/]  turn {step.turn}  [bold]{step.agent}[/]  "
+    head = f"[dim]{_e(step.step_id):>4}[/]  turn {step.turn}  [bold]{_e(step.agent)}[/]  "
     took = f"  [dim]{step.duration_ms:.1f} ms[/]" if step.duration_ms else ""
     if step.kind == "model":
-        what = f"model {step.model}"
+        what = f"model {_e(step.model)}"
         if step.usage:
             what += f" [dim]({step.usage.input_tokens}→{step.usage.output_tokens} tok)[/]"
-        said = f" → {_short(step.output, 70)!r}" if step.output else f" → {step.detail}"
+        said = (
+            f" → {escape(repr(_short(step.output, 70)))}"
+            if step.output
+            else f" → {_e(step.detail)}"
+        )
         return head + what + said + took
     if step.kind in ("tool", "tool_error"):
         mark = "[red]✗[/] " if step.kind == "tool_error" else ""
         # Arguments can be long (the code and data of a sandbox job): the line shows their start.
         arguments = _short(str(step.arguments or {}), 100)
-        line = head + f"{mark}tool {step.tool} {arguments} → {_short(step.output, 60)}" + took
+        line = head + f"{mark}tool {_e(step.tool)} {arguments} → {_short(step.output, 60)}" + took
         if step.sandbox is not None:
             box = step.sandbox
-            line += f"  [dim]({box.backend}, {box.isolation} isolation, {box.run_ms:.0f} ms)[/]"
+            line += (
+                f"  [dim]({_e(box.backend)}, {_e(box.isolation)} isolation, {box.run_ms:.0f} ms)[/]"
+            )
         if step.artifacts:
-            line += "  files: " + ", ".join(a.name for a in step.artifacts)
+            line += "  files: " + ", ".join(_e(a.name) for a in step.artifacts)
         return line
     if step.kind == "handoff":
-        return head + f"[cyan]hand off → {step.detail}[/]"
+        return head + f"[cyan]hand off → {_e(step.detail)}[/]"
     if step.kind == "tool_refused":
-        return head + f"[red]refused[/] tool {step.tool}: {_short(step.detail)}"
+        return head + f"[red]refused[/] tool {_e(step.tool)}: {_short(step.detail)}"
     if step.kind == "guardrail":
-        return head + f"[yellow]guardrail[/] {step.rule} → {step.action}: {_short(step.reason, 70)}"
+        return (
+            head
+            + f"[yellow]guardrail[/] {_e(step.rule)} → {_e(step.action)}: {_short(step.reason, 70)}"
+        )
     if step.kind in ("approval_requested", "review_requested"):
         what = (
-            f"tool {step.tool}"
+            f"tool {_e(step.tool)}"
             if step.tool
             else "the answer"
             if step.kind == "review_requested"
@@ -69,16 +89,21 @@ def step_line(step: StepRecord) -> str:
         return head + f"[magenta]waits for a human[/] on {what}: {_short(step.reason, 60)}"
     if step.kind in ("approval_decided", "review_decided"):
         why = f": {_short(step.reason, 50)}" if step.reason else ""
-        return head + f"[magenta]{step.action}[/] {step.ref} by {step.approver} via {step.via}{why}"
-    if step.kind == "approval_refused":
         return (
             head
-            + f"[red]refused decision[/] on {step.ref} by {step.approver}: {_short(step.reason, 60)}"
+            + f"[magenta]{_e(step.action)}[/] {_e(step.ref)} by {_e(step.approver)} via {_e(step.via)}{why}"
+        )
+    if step.kind == "approval_refused":
+        # A malformed signal names no step or approver: say what came, not "on ? by None".
+        on = f" on {_e(step.ref)}" if step.ref and step.ref != "?" else ""
+        by = f" by {_e(step.approver)}" if step.approver else ""
+        return (
+            head + f"[red]refused decision[/]{on}{by} ({_e(step.via)}): {_short(step.reason, 60)}"
         )
     if step.kind in ("approval_timeout", "approval_escalated"):
         return (
             head
-            + f"[yellow]{step.kind.removeprefix('approval_')}[/] {step.ref}: {_short(step.reason, 60)}"
+            + f"[yellow]{step.kind.removeprefix('approval_')}[/] {_e(step.ref)}: {_short(step.reason, 60)}"
         )
     return head + f"[red]{step.kind}[/] {_short(step.detail)}"
 
@@ -91,10 +116,10 @@ def result_table(result: RunResult, *, ui_link: str | None = None) -> Table:
     table.add_column(overflow="fold")
     table.add_row("status", f"[{style}]{result.status}[/]")
     if result.output is not None:
-        table.add_row("output", result.output)
+        table.add_row("output", Text(result.output))
     if result.error:
-        table.add_row("error", f"[red]{result.error}[/]")
-    table.add_row("agent path", " → ".join(result.agent_path))
+        table.add_row("error", Text(result.error, style="red"))
+    table.add_row("agent path", Text(" → ".join(result.agent_path)))
     table.add_row("turns / steps", f"{result.turns} / {len(result.steps)}")
     u = result.usage
     table.add_row("tokens", f"{u.input_tokens} in, {u.output_tokens} out, {u.cached_tokens} cached")
