@@ -43,12 +43,17 @@ class ApprovalActivities:
     @activity.defn(name=ACTIVITY_VERIFY_TOKEN)
     async def verify_token(self, check: TokenCheck) -> TokenVerdict:
         """Whether ``check.token`` was signed by the approver's key for exactly this step."""
-        reason = verify_token(
-            check.token,
-            self._keys.get(normalize_identity(check.approver)),
-            workflow_id=check.workflow_id,
-            step_id=check.step_id,
-            approver=check.approver,
-            args_hash=check.args_hash,
-        )
+        try:
+            reason = verify_token(
+                check.token,
+                self._keys.get(normalize_identity(check.approver)),
+                workflow_id=check.workflow_id,
+                step_id=check.step_id,
+                approver=check.approver,
+                args_hash=check.args_hash,
+                action=check.action,
+                response=check.response,
+            )
+        except Exception as exc:  # a verdict, never a retried failure: the desk waits on it
+            reason = f"approval token cannot be checked ({type(exc).__name__})"
         return TokenVerdict(ok=reason is None, reason=reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 ApprovalKind = Literal["tool_call", "input", "review"]
 DecisionAction = Literal["approve", "reject", "edit", "respond"]
 
+TOKEN_SHAPE = re.compile(r"v2\.([0-9]{1,12})\.([0-9a-f]{64})")
+"""A signed approval token (``duragent.approval_tokens``): version, expiry, HMAC."""
 MAX_NAME = 200
 MAX_REASON = 4000
 MAX_RESPONSE = 100_000
@@ -206,6 +209,8 @@ def check_decision(
             return "action 'edit' on a review or input needs 'response' (the corrected text)"
     if decision.action == "respond" and request.kind != "tool_call":
         return "action 'respond' only answers a tool call; use 'edit' to replace an answer"
+    if decision.token is not None and not TOKEN_SHAPE.fullmatch(decision.token):
+        return "malformed approval token (expected v2.<expires>.<64 hex digits>)"
     if request.require_token and not decision.token:
         return (
             f"step {step!r} needs a signed approval token (the rule {request.rule!r} demands one)"

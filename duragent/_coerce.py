@@ -44,10 +44,15 @@ class ArgumentsInvalid(ValueError):
 def validate_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]:
     """``arguments`` settled to ``schema``: a new dict of canonical JSON values.
 
-    Raise ``ArgumentsInvalid`` naming every problem (path and what to send instead).
+    Raise ``ArgumentsInvalid`` naming every problem (path and what to send instead), and only
+    that: whatever the input (a 5,000-digit number, a cycle), nothing else escapes, since an
+    exception here would fail the run's workflow task over and over.
     """
     problems: list[str] = []
-    value = _Settle(schema.get("$defs", {}), problems).settle(schema, arguments, "", 0)
+    try:
+        value = _Settle(schema.get("$defs", {}), problems).settle(schema, arguments, "", 0)
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise ArgumentsInvalid(f"arguments cannot be read: {type(exc).__name__}") from None
     if problems:
         raise ArgumentsInvalid("; ".join(problems[:10]))
     if not isinstance(value, dict):  # the root schema is an object, checked above
@@ -60,9 +65,13 @@ def coerce_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[
     return validate_arguments(schema, arguments)
 
 
+MAX_DIGITS = 400
+"""Longer numbers are refused: Python reads at most 4,300 digits, and no amount needs 400."""
+
+
 def strict_number(text: str) -> int | float | None:
     """The number a string spells in JSON's grammar exactly, else ``None``."""
-    if not _STRICT_NUMBER.fullmatch(text):
+    if len(text) > MAX_DIGITS or not _STRICT_NUMBER.fullmatch(text):
         return None
     if "." in text or "e" in text or "E" in text:
         number = float(text)
@@ -71,7 +80,12 @@ def strict_number(text: str) -> int | float | None:
 
 
 def _show(value: Any) -> str:
-    shown = repr(value)
+    if isinstance(value, str | bytes) and len(value) > 60:
+        value = value[:57]  # repr of a long text costs its length; of a huge int, an error
+    try:
+        shown = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return f"<{type(value).__name__}>"
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
@@ -182,6 +196,8 @@ class _Settle:
                 return settled
         if "number" in types and kind in ("integer", "number", "string"):
             number = value if kind in ("integer", "number") else strict_number(value)
+            if isinstance(number, int) and number.bit_length() > MAX_DIGITS * 4:
+                raise _Invalid(f"a number of more than {MAX_DIGITS} digits is not an amount")
             if number is not None:
                 return number
         if "boolean" in types:
@@ -306,7 +322,7 @@ def _integer(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if value.bit_length() <= MAX_DIGITS * 4 else None
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else None
     if isinstance(value, str):

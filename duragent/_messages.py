@@ -188,6 +188,8 @@ class TokenCheck(_Frozen):
     step_id: str
     approver: str
     args_hash: str | None = None
+    action: str = "approve"
+    response: str | None = None
 
 
 class TokenVerdict(_Frozen):

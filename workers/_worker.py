@@ -24,6 +24,7 @@ from activities._transcripts import open_transcript_store
 from activities.models import ModelProvider, ScriptedProvider
 from duragent import App, _redact
 from duragent.audit import AuditLog
+from duragent.encryption import EncryptionCodec, PlaintextCodec
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
 from workers._client import key_ring
@@ -112,6 +113,14 @@ def install_redactor(
     return redactor
 
 
+def lenient_codec(client: Client) -> None:
+    """A worker's codec passes a payload it cannot decode on undecoded, so a forged signal is
+    dropped by its handler instead of failing every workflow task (``duragent.encryption``)."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec | PlaintextCodec):
+        codec.lenient = True
+
+
 def build_worker(
     client: Client,
     app: App,
@@ -147,6 +156,7 @@ def build_worker(
     install_redactor(settings, approver_keys=keys)
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
+    lenient_codec(client)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from duragent._approvals import (
     ApprovalDecision,
@@ -32,6 +34,7 @@ from duragent._messages import StepKind, TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
 from workflows._ledger import Ledger
 
+ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 MAX_DETAIL = 500
 MAX_REFUSAL_RECORDS = 100
 """Refused decisions recorded in full per run; later ones are only counted."""
@@ -267,12 +270,30 @@ class ApprovalDesk:
     async def decide(self, decision: ApprovalDecision, *, via: str) -> ApprovalOutcome:
         """Apply a decision if it passes every check; record it either way."""
         async with self._lock:
-            reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
-            if reason is None:
-                reason = self._edit_problem(decision)
+            try:
+                reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
+                if reason is None:
+                    reason = self._edit_problem(decision)
+                request = self.pending.get(decision.step_id)
+                if (
+                    reason is None
+                    and request is not None
+                    and (decision.token or request.require_token)
+                ):
+                    reason = await self._verify_token(decision, request)
+                    if reason is None:
+                        # The step may have timed out (or been decided) while the token was
+                        # being checked: check again before applying.
+                        reason = check_decision(
+                            decision, self.pending, self.decided, roles=self.roles
+                        )
+            except ACTIVITY_FAILURES as failure:
+                reason = f"the approval token could not be checked: {failure}"
+            except (ValueError, TypeError, RecursionError) as exc:
+                # Whatever a decision holds, a signal handler must never raise: that would fail
+                # every workflow task of the run from then on.
+                reason = f"malformed decision: {type(exc).__name__}"
             request = self.pending.get(decision.step_id)
-            if reason is None and request is not None and (decision.token or request.require_token):
-                reason = await self._verify_token(decision, request)
             if reason is not None:
                 return self._refuse(decision.step_id, decision.approver, reason, via)
             assert request is not None
@@ -352,9 +373,15 @@ class ApprovalDesk:
                 step_id=request.step_id,
                 approver=decision.approver,
                 args_hash=self._decided_hash(decision, request),
+                action=decision.action,
+                response=decision.response,
             ),
             result_type=TokenVerdict,
             start_to_close_timeout=timedelta(seconds=10),
+            # Bounded: the desk's lock is held meanwhile, and a verdict that never comes would
+            # keep every other decision (and the run's end) waiting.
+            schedule_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
             summary=f"verify approval token of {decision.approver}",
         )
         return None if verdict.ok else verdict.reason

@@ -142,6 +142,7 @@ async def _decide(
         fields["token"] = sign_token(
             _load_key(key_file), workflow_id=workflow_id, step_id=request.step_id,
             approver=fields["approver"], args_hash=bound, ttl_s=ttl_s,
+            action=fields["action"], response=fields.get("response"),
         )  # fmt: skip
     try:
         decision = ApprovalDecision.model_validate(fields)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import structlog
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
@@ -22,9 +23,32 @@ from duragent.encryption._keys import SETTING, KeyRing, KeyRingError
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 _AAD = b"duragent/payload/v1"
+log = structlog.get_logger("duragent.encryption")
 
 
-class EncryptionCodec(PayloadCodec):
+class _Lenient:
+    """A worker's codec must not raise on a payload it cannot decode.
+
+    The SDK decodes a workflow activation (every signal and update input in it) before any
+    handler runs; a raise there fails the workflow task, and since the payload stays in history,
+    every retry fails too: one signal with a forged ciphertext (or an encrypted one sent to a
+    worker without the ring) would wedge the run for good. So a worker's codec (``lenient``,
+    set by ``build_worker``) logs and passes such a payload on undecoded: the payload converter
+    then fails inside the handler, where a signal is dropped and an update refused, and the
+    run goes on. Clients stay strict, so ``duragent show`` says what is missing.
+    """
+
+    lenient = False
+
+    def _undecodable(self, payload: Payload, problem: Exception) -> Payload:
+        if not self.lenient:
+            raise problem
+        key_id = payload.metadata.get(KEY_ID, b"?").decode(errors="replace")
+        log.warning("payload left undecoded", key_id=key_id[:40], problem=str(problem)[:300])
+        return payload
+
+
+class EncryptionCodec(_Lenient, PayloadCodec):
     """Encrypts with ``keys.active``; decrypts with whichever key a payload names."""
 
     def __init__(self, keys: KeyRing) -> None:
@@ -52,10 +76,16 @@ class EncryptionCodec(PayloadCodec):
         return [self.encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p) for p in payloads]
+        out = []
+        for payload in payloads:
+            try:
+                out.append(self.decrypt(payload))
+            except Exception as problem:  # a forged blob, an unknown key, a corrupt protobuf
+                out.append(self._undecodable(payload, problem))
+        return out
 
 
-class PlaintextCodec(PayloadCodec):
+class PlaintextCodec(_Lenient, PayloadCodec):
     """The codec of a client or worker without a key ring: encodes nothing, and meeting an
     encrypted payload says which setting is missing instead of "Unknown payload encoding"."""
 
@@ -66,9 +96,10 @@ class PlaintextCodec(PayloadCodec):
         for payload in payloads:
             if payload.metadata.get("encoding") == ENCODING:
                 key_id = payload.metadata.get(KEY_ID, b"?").decode(errors="replace")
-                raise KeyRingError(
+                problem = KeyRingError(
                     f"a payload is encrypted (key {key_id!r}) and encryption is off here: set "
                     f"{SETTING} to the key ring the workers use",
                     key_id=key_id,
                 )
+                self._undecodable(payload, problem)
         return list(payloads)

@@ -236,8 +236,13 @@ BAD_SIGNALS = [
     ("missing token", {"step_id": "{step}", "approver": "alice"}, "signed approval token"),
     (
         "forged token",
-        {"step_id": "{step}", "approver": "alice", "token": "v1.9999999999.deadbeef"},
+        {"step_id": "{step}", "approver": "alice", "token": "v2.9999999999." + "de" * 32},
         "does not match",
+    ),
+    (
+        "malformed token",
+        {"step_id": "{step}", "approver": "alice", "token": "v2.\u00b2.x"},
+        "malformed approval token",
     ),
 ]
 

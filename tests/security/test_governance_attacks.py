@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from temporalio.worker import Worker
 
 from activities.models import ScriptedProvider
 from duragent import Agent, App, RunRequest, RunResult
-from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
+from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest, args_hash
+from duragent.approval_tokens import sign_token
 from duragent.client import start_run
 from duragent.settings import Settings
 from examples.customer_support import db
@@ -234,10 +236,13 @@ async def test_an_edit_must_be_written_as_it_will_run(
 # --- signals that cannot break a run ----------------------------------------------------------
 
 
-def temporal_signal(client: Client, workflow_id: str, name: str, *inputs: str) -> None:
+def temporal_signal(
+    client: Client, workflow_id: str, name: str, *inputs: str, extra: tuple[str, ...] = ()
+) -> None:
+    """Send a signal as a person would, with the stock ``temporal`` CLI."""
     address = client.service_client.config.target_host
     command = [str(BIN / "temporal"), "workflow", "signal", "--address", address,
-               "--workflow-id", workflow_id, "--name", name]  # fmt: skip
+               "--workflow-id", workflow_id, "--name", name, *extra]  # fmt: skip
     for value in inputs:
         command += ["--input", value]
     done = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -274,6 +279,44 @@ async def test_a_malformed_signal_leaves_the_run_healthy_and_decidable(
     assert refunded(database) == [("1006", 15000)]
 
 
+@pytest.mark.parametrize("key_id", ["k9", "k2"])
+async def test_a_signal_that_cannot_be_decoded_leaves_the_run_decidable(
+    client: Client, worker: Worker, database: Path, key_id: str
+) -> None:
+    # Found by the red team: a payload claiming duragent's encryption, with a key the worker
+    # lacks (or none at all), failed decoding before any handler ran: every workflow task
+    # failed, for good. The worker's codec now passes it on and the handler drops it.
+    handle = await run(client, worker, "refund 1006 amount 150")
+    (request,) = await wait_for_pending(handle)
+    forged = ("--input-base64", "--input-meta", "encoding=binary/encrypted",
+              "--input-meta", f"encryption-key-id={key_id}")  # fmt: skip
+    temporal_signal(client, handle.id, "approve", "QUFBQQ==", extra=forged)
+    await asyncio.sleep(0.5)  # the signal's workflow task
+    assert [r.step_id for r in await pending_of(handle)] == [request.step_id]
+    await decide(handle, step_id=request.step_id, approver="lee")
+    assert (await asyncio.wait_for(handle.result(), 30)).status == "completed"
+    assert refunded(database) == [("1006", 15000)]
+
+
+async def test_a_huge_number_refuses_the_call_instead_of_failing_the_run(
+    client: Client, worker: Worker, database: Path
+) -> None:
+    # Python reads at most 4,300 digits; int() of more raised out of the workflow, every task.
+    handle = await run(client, worker, "refund 1006 amount " + "1" * 5000)
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result.status == "completed" and refunded(database) == []
+    assert result.errors.get("validation_error") == 1
+    # The same number in an approver's edit, by signal: refused and recorded.
+    handle = await run(client, worker, "refund 1006 amount 150")
+    (request,) = await wait_for_pending(handle)
+    await handle.signal("approve", {"step_id": request.step_id, "approver": "lee",
+                                    "action": "edit",
+                                    "arguments": {"order_id": "1006", "amount": "1" * 5000}})  # fmt: skip
+    await wait_for_steps(handle, "approval_refused")
+    await decide(handle, step_id=request.step_id, approver="lee")
+    assert (await asyncio.wait_for(handle.result(), 30)).status == "completed"
+
+
 async def test_a_malformed_update_is_rejected_and_never_enters_history(
     client: Client, worker: Worker, database: Path
 ) -> None:
@@ -288,12 +331,12 @@ async def test_a_malformed_update_is_rejected_and_never_enters_history(
     assert (await asyncio.wait_for(handle.result(), 30)).status == "completed"
 
 
-async def test_a_planted_refusal_does_not_answer_the_real_approvers_command(
-    client: Client, database: Path, tmp_path: Path
-) -> None:
-    # With a token required, a junk decision passes the validator (a token is present) and is
-    # refused by the handler: a completed update. Under the old step:approver:action id, the
-    # real approver's command then got that refusal back.
+LEE_KEY = "lee-signing-key-0123456789"
+
+
+@asynccontextmanager
+async def signed_worker(client: Client, tmp_path: Path) -> AsyncIterator[Worker]:
+    """The hostile app with its refund rule demanding a signed token; lee holds a key."""
     app = hostile_app()
     info = app.agent("info")
     rules = [r.model_dump(by_alias=True) for r in info.guardrails]
@@ -301,22 +344,59 @@ async def test_a_planted_refusal_does_not_answer_the_real_approvers_command(
     agent = Agent(name="info", model=info.model, tools=info.tools, script=info.script,
                   guardrails=rules)  # fmt: skip
     app = App(agents=[agent], tools=list(app.tools.values()), approvers=app.approvers)
-    keys = {"lee": "lee-signing-key-0123456789"}
     keys_file = tmp_path / "keys.yaml"
-    keys_file.write_text("lee: lee-signing-key-0123456789\n")
+    keys_file.write_text(f"lee: {LEE_KEY}\n")
     settings = Settings(approver_keys_file=keys_file)
     async with new_worker(client, app, providers={"scripted": ScriptedProvider()},
                           settings=settings) as worker:  # fmt: skip
+        yield worker
+
+
+async def test_a_token_signed_to_reject_cannot_approve(
+    client: Client, database: Path, tmp_path: Path
+) -> None:
+    # Found by the red team: tokens bound the arguments but not the action, so a reject token
+    # (visible in history once sent) approved the refund. v2 tokens bind action and response.
+    async with signed_worker(client, tmp_path) as worker:
         handle = await run(client, worker, "refund 1006 amount 150")
         (request,) = await wait_for_pending(handle)
-        junk = ApprovalDecision(step_id=request.step_id, approver="lee", token="v1.1.forged")
+        token = sign_token(LEE_KEY, workflow_id=handle.id, step_id=request.step_id,
+                           approver="lee", args_hash=request.args_hash, action="reject")  # fmt: skip
+        replayed = ApprovalDecision(step_id=request.step_id, approver="lee", token=token)
+        outcome = await handle.execute_update(
+            "decide", replayed, id=replayed.approval_id, result_type=ApprovalOutcome
+        )
+        assert not outcome.accepted and "does not match" in outcome.reason
+        # A malformed token (a superscript digit once crashed the check) is refused at once.
+        await handle.signal("approve", {"step_id": request.step_id, "approver": "lee",
+                                        "token": "v1.\u00b2.x"})  # fmt: skip
+        refused = await wait_for_steps(handle, "approval_refused")
+        assert any("malformed approval token" in (r.reason or "") for r in refused)
+        rejected = ApprovalDecision(step_id=request.step_id, approver="lee", action="reject",
+                                    token=token)  # fmt: skip
+        done = await handle.execute_update("decide", rejected, result_type=ApprovalOutcome)
+        assert done.accepted and done.action == "reject"
+        await asyncio.wait_for(handle.result(), 30)
+    assert refunded(database) == []
+
+
+async def test_a_planted_refusal_does_not_answer_the_real_approvers_command(
+    client: Client, database: Path, tmp_path: Path
+) -> None:
+    # With a token required, a junk decision passes the validator (a token is present) and is
+    # refused by the handler: a completed update. Under the old step:approver:action id, the
+    # real approver's command then got that refusal back.
+    keys = {"lee": LEE_KEY}
+    async with signed_worker(client, tmp_path) as worker:
+        handle = await run(client, worker, "refund 1006 amount 150")
+        (request,) = await wait_for_pending(handle)
+        junk = ApprovalDecision(
+            step_id=request.step_id, approver="lee", token="v2.9999999999." + "0" * 64
+        )
         planted = await handle.execute_update(
             "decide", junk, id=f"{request.step_id}:lee:approve", result_type=ApprovalOutcome
         )
         assert not planted.accepted
-        from duragent._approvals import args_hash
-        from duragent.approval_tokens import sign_token
-
         token = sign_token(keys["lee"], workflow_id=handle.id, step_id=request.step_id,
                            approver="lee", args_hash=args_hash(request.arguments))  # fmt: skip
         real = ApprovalDecision(step_id=request.step_id, approver="lee", token=token)
