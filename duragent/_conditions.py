@@ -310,18 +310,61 @@ _INDEX = re.compile(r"[0-9]{1,9}")
 _Steps = tuple[tuple[str, int | None], ...]
 
 
+UNREADABLE: Any = object()
+"""The value of a path that steps by name into a list (``items.amount``): which item is meant
+cannot be told, so every test of it is unknown (write ``items.*.amount`` for any item)."""
+
+
+class _Each(tuple[Any, ...]):
+    """The values a ``*`` step reaches: a test holds when it holds for any of them."""
+
+
 def _resolve(root: Any, steps: _Steps) -> Any:
     value = root
-    for key, index in steps:
+    for position, (key, index) in enumerate(steps):
+        if key == "*":
+            if not isinstance(value, list | tuple):
+                return MISSING
+            rest = steps[position + 1 :]
+            found: list[Any] = []
+            for item in value:
+                inner = _resolve(item, rest)
+                if isinstance(inner, _Each):
+                    found.extend(inner)
+                elif inner is not MISSING:
+                    found.append(inner)
+            return _Each(found)
         if isinstance(value, dict):
             value = value.get(key, MISSING)
             if value is MISSING:
                 return MISSING
-        elif isinstance(value, list | tuple) and index is not None and index < len(value):
+        elif isinstance(value, list | tuple):
+            if index is None:
+                return UNREADABLE
+            if index >= len(value):
+                return MISSING
             value = value[index]
         else:
             return MISSING
     return value
+
+
+def _describe_at(comparison: Comparison, value: Any) -> str:
+    if value is UNREADABLE:
+        return f"(a list here: name an index or *) {comparison.describe()}"
+    return comparison.describe(list(value) if isinstance(value, _Each) else value)
+
+
+def _check_path(tests: _Tests, value: Any) -> bool | None:
+    """``_check`` over what a path reached: any item of a ``*`` path; unknown if unreadable."""
+    if value is UNREADABLE:
+        return None
+    if isinstance(value, _Each):
+        outcomes = [_check(tests, item) for item in value]
+        if True in outcomes:
+            return True
+        return None if None in outcomes else False
+    return _check(tests, value)
 
 
 def _number(value: float | None) -> Any:
@@ -371,7 +414,7 @@ class _Plan:
             return False
         verdict: bool | None = True
         for steps, tests in self.args:
-            outcome = _check(tests, _resolve(facts.arguments, steps))
+            outcome = _check_path(tests, _resolve(facts.arguments, steps))
             if outcome is False:
                 return False
             if outcome is None:
@@ -429,7 +472,8 @@ class Condition(_Frozen):
     ``matches`` are case-insensitive and look at the stage's text (for a tool call: its
     arguments as compact JSON, unless text is given). ``pii: true`` holds when the text has PII
     of any kind, ``pii: [email, phone]`` when it has one of those, ``pii: false`` when it has
-    none. ``args`` maps dotted paths (``customer.email``, ``items.0.sku``) to comparisons;
+    none. ``args`` maps dotted paths (``customer.email``, ``items.0.sku``, ``items.*.amount`` for any
+    item; a name stepped into a list is unknown) to comparisons;
     ``confidence`` and ``risk_score`` compare numbers, and fail when the number is absent.
     """
 
@@ -507,7 +551,7 @@ class Condition(_Frozen):
     def explain(self, facts: Facts) -> str:
         """Why the condition holds (call it only when it does): ``refund_order amount 250 > 100``."""
         parts = [
-            f"{path} {comparison.describe(_resolve(facts.arguments, _steps(path)))}"
+            f"{path} {_describe_at(comparison, _resolve(facts.arguments, _steps(path)))}"
             for path, comparison in (self.args or {}).items()
         ]
         if self.risk is not None:

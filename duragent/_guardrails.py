@@ -65,11 +65,15 @@ SEVERITY: Mapping[str, int] = MappingProxyType(
 
 
 def _serialize(arguments: dict[str, Any]) -> str:
+    r"""A tool call's text: its arguments as compact JSON, then every key and string value as
+    written. JSON escapes a tab as the two characters ``\t`` (and doubles backslashes, escapes
+    quotes), so ``matches: 'drop\s+table'`` would miss ``"DROP\tTABLE"`` in the JSON alone."""
+    plain = "\n".join(_strings(arguments, 0))
     try:
-        return json.dumps(arguments, separators=(",", ":"), ensure_ascii=False, default=str)
+        compact = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False, default=str)
     except (ValueError, TypeError, RecursionError):
-        # Ints past Python's digit limit, odd keys: keep every string, so text tests see them.
-        return " ".join(_strings(arguments, 0))
+        return plain  # ints past Python's digit limit, odd keys: the strings still count
+    return f"{compact}\n{plain}" if plain else compact
 
 
 def _strings(value: Any, depth: int) -> Iterator[str]:

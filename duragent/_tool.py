@@ -13,12 +13,15 @@ import decimal
 import enum
 import inspect
 import re
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr, ValidationError, create_model
+from pydantic.json_schema import GenerateJsonSchema, NoDefault, PydanticJsonSchemaWarning
+from pydantic_core import core_schema
 
 from duragent._coerce import strict_number
 from duragent._messages import ToolSpec
@@ -91,7 +94,11 @@ class Tool:
 
     @property
     def spec(self) -> ToolSpec:
-        schema = self.arguments_model.model_json_schema()
+        with warnings.catch_warnings():
+            # A factory default JSON cannot hold is left out of the schema (pydantic warns);
+            # parse_arguments then asks the model to send that field.
+            warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
+            schema = self.arguments_model.model_json_schema(schema_generator=_WithFactoryDefaults)
         schema.pop("title", None)
         execution = self.execution
         if execution == "auto":
@@ -127,15 +134,25 @@ class Tool:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from None
-        values = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        fields = type(parsed).model_fields
+        values = {name: getattr(parsed, name) for name in fields}
         # One value: the tool runs only on what the rules saw. A value its validation read
         # differently from the argument as sent ("1_50" read as 150, a validator that rewrote
-        # it) is refused, never run.
+        # it) is refused, never run; so is a value computed by a default factory that the
+        # arguments (which carry every default the schema can state) do not hold.
         for name, value in values.items():
-            if name in arguments and not agrees(value, arguments[name]):
+            key = fields[name].alias or name
+            if key not in arguments:
+                if fields[name].default_factory is not None:
+                    raise ToolArgumentsError(
+                        f"invalid arguments for tool {self.name!r}: {key}: missing; its default "
+                        "is computed when the tool runs, where no rule sees it: send it"
+                    )
+                continue
+            if not agrees(value, arguments[key]):
                 raise ToolArgumentsError(
-                    f"invalid arguments for tool {self.name!r}: {name}: "
-                    f"{_short(arguments[name])} would be read as {_short(_jsonable(value))}; "
+                    f"invalid arguments for tool {self.name!r}: {key}: "
+                    f"{_short(arguments[key])} would be read as {_short(_jsonable(value))}; "
                     "send exactly that value"
                 )
         return values
@@ -158,6 +175,20 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly, as if undecorated (handy in tests)."""
         return self.fn(*args, **kwargs)
+
+
+class _WithFactoryDefaults(GenerateJsonSchema):
+    """Schemas that state ``default_factory`` defaults too, so the workflow fills them in and
+    rules see what the tool will use (pydantic leaves them out)."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            try:
+                return factory()  # type: ignore[call-arg]
+            except Exception:
+                return NoDefault
+        return super().get_default_value(schema)
 
 
 def agrees(parsed: Any, sent: Any, depth: int = 0) -> bool:
@@ -184,9 +215,15 @@ def agrees(parsed: Any, sent: Any, depth: int = 0) -> bool:
         if not isinstance(sent, dict):
             return False
         fields = type(parsed).model_fields
-        return all(
-            agrees(getattr(parsed, name), sent[name], depth + 1) for name in fields if name in sent
-        ) and set(sent) <= set(fields)
+        keys = {name: info.alias or name for name, info in fields.items()}
+        for name, info in fields.items():
+            if keys[name] not in sent:
+                if info.default_factory is not None:
+                    return False  # a computed default no rule saw
+                continue
+            if not agrees(getattr(parsed, name), sent[keys[name]], depth + 1):
+                return False
+        return set(sent) <= set(keys.values())
     if isinstance(parsed, dict):
         return (
             isinstance(sent, dict)

@@ -21,7 +21,7 @@ from duragent._approvals import (
     same_person,
 )
 from duragent._coerce import ArgumentsInvalid, validate_arguments
-from duragent._guardrails import Decision, Rule
+from duragent._guardrails import Decision, Rule, Stage
 from duragent._messages import (
     AuditBatch,
     AuditEntry,
@@ -130,8 +130,10 @@ class Governance:
         )
         if decision.action == "block":
             raise RunEnded("rejected", f"input blocked by policy: {decision.reason}")
-        if decision.action == "redact" and decision.redacted_text is not None:
-            return decision.redacted_text
+        if decision.redacted_text is not None:
+            # Whichever action decides, a matching redact rule applies: the approver, the
+            # model and the record see the redacted text.
+            text = decision.redacted_text
         if decision.action == "require_approval":
             assert decision.rule is not None
             verdict = await self._ask(
@@ -140,8 +142,21 @@ class Governance:
             if verdict is None or verdict.action == "reject":
                 raise RunEnded("rejected", f"input not approved: {self._why(verdict)}")
             if verdict.action == "edit" and verdict.response:
-                return verdict.response
+                return self._recheck_edit(agent, "input", verdict.response)
         return text
+
+    def _recheck_edit(self, agent: AgentSpec, stage: Stage, text: str) -> str:
+        """A human's rewritten input or answer passes the stage's block and redact rules too
+        (the human stands in for its approval or review, not for its other rules)."""
+        decision = self._guard.check(
+            agent, stage, turn=self._turn, at=workflow.now(), spec_hash=self._hash(agent),
+            text=text,
+        )  # fmt: skip
+        if decision.action == "block":
+            raise RunEnded(
+                "rejected", f"the edited {stage} is blocked by policy: {decision.reason}"
+            )
+        return decision.redacted_text if decision.redacted_text is not None else text
 
     async def _check_output(self, agent: AgentSpec, response: ModelResponse) -> str | None:
         """The answer to return, or ``None`` when a rule sent the model back to try again."""
@@ -171,7 +186,7 @@ class Governance:
                 )
             )
             return None
-        if decision.action == "redact" and decision.redacted_text is not None:
+        if decision.redacted_text is not None:  # whichever action decides (see _check_input)
             answer = decision.redacted_text
         if decision.action == "require_review" or self._review_needed(agent, response):
             verdict = await self._ask(
@@ -181,7 +196,7 @@ class Governance:
             if verdict is None or verdict.action == "reject":
                 raise RunEnded("rejected", f"answer not approved in review: {self._why(verdict)}")
             if verdict.action == "edit" and verdict.response:
-                answer = verdict.response
+                answer = self._recheck_edit(agent, "output", verdict.response)
         return answer
 
     async def _grade(self, agent: AgentSpec, response: ModelResponse) -> ModelResponse:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 from duragent import tool
 from duragent._coerce import ArgumentsInvalid, validate_arguments
@@ -215,3 +216,49 @@ def test_a_default_the_model_left_out_is_what_the_rule_sees() -> None:
     )
     context = EvalContext(stage="tool_call", tool="refund_default", arguments=settled)
     assert evaluate([rule], context).action == "require_approval"
+
+
+class Line(BaseModel):
+    sku: str
+    amount: float = Field(default_factory=lambda: 900.0)
+
+
+@tool(risk="write")
+def refund_lines(
+    order_id: str, lines: list[Line], fee: float = Field(default_factory=lambda: 900.0)
+) -> str:
+    """Refund some lines of an order, less a fee."""
+    return "ok"
+
+
+def test_a_default_computed_by_a_factory_is_seen_by_the_rule() -> None:
+    # Found by the red team: pydantic's schema leaves default_factory values out, so rules saw
+    # no amount while the tool ran with 900.
+    settled = validate_arguments(
+        refund_lines.spec.parameters, {"order_id": "1", "lines": [{"sku": "a"}]}
+    )
+    assert settled["fee"] == 900.0 and settled["lines"] == [{"sku": "a", "amount": 900.0}]
+    rule = Rule.model_validate(
+        {"name": "limit", "stage": "tool_call", "when": {"args": {"lines.0.amount": {"gt": LIMIT}}},
+         "action": "require_approval", "approvers": ["lee"]}
+    )  # fmt: skip
+    context = EvalContext(stage="tool_call", tool="refund_lines", arguments=settled)
+    assert evaluate([rule], context).action == "require_approval"
+    assert refund_lines.parse_arguments(settled)["fee"] == 900.0
+    # Called without the settled defaults, the tool refuses instead of computing them unseen.
+    with pytest.raises(ToolArgumentsError, match="computed when the tool runs"):
+        refund_lines.parse_arguments({"order_id": "1", "lines": [{"sku": "a", "amount": 1}]})
+    with pytest.raises(ToolArgumentsError):
+        refund_lines.parse_arguments({"order_id": "1", "lines": [{"sku": "a"}], "fee": 1})
+
+
+@tool(risk="write")
+def refund_aliased(order_id: str, amount: Annotated[float, Field(alias="total")]) -> str:
+    """Refund an order; the amount is called total."""
+    return "ok"
+
+
+def test_an_aliased_argument_is_compared_under_its_alias() -> None:
+    with pytest.raises(ToolArgumentsError, match="would be read as"):
+        refund_aliased.parse_arguments({"order_id": "1", "total": "1_50"})
+    assert refund_aliased.parse_arguments({"order_id": "1", "total": 150})["amount"] == 150

@@ -9,6 +9,7 @@ asserts what a user would notice: money that did or did not move, a run that sti
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -231,6 +232,30 @@ async def test_an_edit_must_be_written_as_it_will_run(
                  arguments={"order_id": "1006", "amount": 99})  # fmt: skip
     await asyncio.wait_for(handle.result(), 30)
     assert refunded(database) == [("1006", 9900)]
+
+
+async def test_a_redact_rule_applies_when_an_approval_rule_decides(
+    client: Client, database: Path
+) -> None:
+    # Found by the red team: when an input approval rule outranked a redact rule, the approver
+    # and the model saw the raw card number.
+    app = hostile_app()
+    info = app.agent("info")
+    redact = [r.model_dump(by_alias=True) for r in support_app.agent("support").guardrails]
+    ask = {"name": "refund_input_needs_ok", "stage": "input", "when": {"contains": "refund"},
+           "action": "require_approval", "approvers": ["lee"], "timeout_s": 600}  # fmt: skip
+    agent = Agent(name="info", model=info.model, tools=info.tools, script=info.script,
+                  guardrails=[*redact, ask])  # fmt: skip
+    app = App(agents=[agent], tools=list(app.tools.values()), approvers=app.approvers)
+    card = "4111 1111 1111 1111"
+    async with new_worker(client, app, providers={"scripted": ScriptedProvider()}) as worker:
+        handle = await run(client, worker, f"refund 1006 amount 50 card {card}")
+        (request,) = await wait_for_pending(handle)
+        assert card not in json.dumps(request.arguments)
+        await decide(handle, step_id=request.step_id, approver="lee")
+        result = await asyncio.wait_for(handle.result(), 30)
+        transcript = await handle.query("transcript")
+    assert card not in json.dumps(transcript) and card not in result.model_dump_json()
 
 
 # --- signals that cannot break a run ----------------------------------------------------------

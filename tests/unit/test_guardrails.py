@@ -363,11 +363,26 @@ def test_comparisons(path: str, comparison: Any, expected: bool) -> None:
     assert arg_holds(path, comparison) is expected
 
 
-@pytest.mark.parametrize("path", ["refund", "customer.phone", "items.2.sku", "items.x", "amount.0"])
+@pytest.mark.parametrize("path", ["refund", "customer.phone", "items.2.sku", "amount.0"])
 def test_a_missing_path_fails_every_operator_but_exists_false(path: str) -> None:
     for comparison in ({"eq": None}, {"ne": 1}, {"not_in": [1]}, {"gt": 0}, {"exists": True}):
         assert not arg_holds(path, comparison), comparison
     assert arg_holds(path, {"exists": False})
+
+
+def test_a_star_step_tests_every_item() -> None:
+    assert arg_holds("items.*.quantity", {"gt": 50})  # the second item
+    assert not arg_holds("items.*.quantity", {"gt": 100})
+    assert arg_holds("items.*.sku", "A-1")
+    assert not arg_holds("tags.*.x", {"exists": True})
+
+
+def test_a_name_stepped_into_a_list_is_unknown_so_a_block_rule_matches() -> None:
+    # items.quantity names no item: which one was meant cannot be told (write items.*.quantity).
+    probe = rule(name="probe", stage="tool_call", when={"args": {"items.quantity": {"gt": 50}}},
+                 action="block")  # fmt: skip
+    decision = evaluate([probe], call("t", **ORDER))
+    assert decision.action == "block" and "name an index or *" in decision.reason
 
 
 @pytest.mark.parametrize(
