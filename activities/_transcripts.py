@@ -249,4 +249,12 @@ def open_transcript_store(location: str | Path, *, keys: KeyRing | None = None) 
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
         return PostgresTranscriptStore(text, keys=keys)
+    if "://" in text and not text.startswith("sqlite:///"):
+        # Not a path: taken as one, 'postgresql+psycopg://user:pw@host/db' became a local
+        # SQLite file (named with the password), and workers stopped sharing their store.
+        scheme = text.split("://", 1)[0][:40]
+        raise TranscriptError(
+            f"unsupported transcript store scheme {scheme!r}: use a file path, sqlite:///path "
+            "or postgresql://user@host/db"
+        )
     return TranscriptStore(text.removeprefix("sqlite:///"), keys=keys)

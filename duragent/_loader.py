@@ -58,9 +58,28 @@ class _Loader(yaml.SafeLoader):
       ``<<: [*a, *b]``).
     """
 
+    MAX_NODES = 200_000
+    """Nodes a document may expand to, aliases counted at their full size. A spec has a few
+    hundred; a "billion laughs" document of nested aliases loads small but expands (hashing the
+    spec serializes it) to gigabytes and kills the worker."""
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._flattened: set[int] = set()
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            sizes: dict[int, int] = {}
+            if _expanded(node, sizes) > self.MAX_NODES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"this document expands to more than {self.MAX_NODES:,} values through "
+                    "its aliases (*name); a spec this repetitive is refused",
+                    node.start_mark,
+                )
+        return node
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         """Check the keys as written, then resolve ``<<`` merge keys into ``node.value``.
@@ -143,6 +162,21 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias is expanded (memoized by node)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a cycle counts once, and ends the walk
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded(k, sizes) + _expanded(v, sizes) for k, v in node.value)
+    sizes[id(node)] = total
+    return total
 
 
 def load_yaml(text: str) -> object:

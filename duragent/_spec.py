@@ -68,6 +68,19 @@ class ModelRef(_Frozen):
             return {"provider": provider, "name": name}
         return value
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        # A spec is recorded in history (spec resolution, every model call's input): a
+        # password in it would be there in plain text for anyone who reads the run.
+        if url and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError(
+                "base_url holds credentials (user:password@); a spec is recorded in every "
+                "run's history, so keep secrets out of it: set the key in the worker's "
+                "environment (OPENAI_API_KEY / ANTHROPIC_API_KEY) instead"
+            )
+        return url
+
     @property
     def label(self) -> str:
         return f"{self.provider}/{self.name}"

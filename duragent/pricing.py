@@ -8,7 +8,6 @@ silently as zero; a run that used one reports ``cost_complete=False``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -80,7 +79,9 @@ def load_pricing(path: str | Path) -> dict[str, Price]:
     text = Path(path).read_text()
     try:
         # Strict YAML: a model priced twice must not keep only one of its prices, silently.
-        raw = json.loads(text) if str(path).endswith(".json") else load_yaml(text)
+        # JSON too through the strict YAML loader (JSON is YAML): json.loads keeps the last of
+        # two entries for one model, so a second "price 0" line would silently disable budgets.
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: {describe_yaml_error(exc)}") from None
     if not isinstance(raw, dict):

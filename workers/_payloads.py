@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from duragent.encryption import KeyRing
 
 THRESHOLD = 256 * 1024
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class FolderStorageDriver(StorageDriver):
@@ -53,6 +55,9 @@ class FolderStorageDriver(StorageDriver):
         return "duragent.folder"
 
     def _path(self, digest: str) -> Path:
+        # The digest comes from history (a claim): never a path of its own choosing.
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise ValueError(f"not a payload digest: {str(digest)[:80]!r}")
         return self.folder / digest[:2] / digest
 
     def _write(self, data: bytes) -> str:

@@ -316,8 +316,9 @@ def open_audit_log(url_or_path: str | os.PathLike[str], *, create: bool = True) 
     if location.startswith("sqlite:///"):
         location = location.removeprefix("sqlite:///")
     elif "://" in location:
+        scheme = location.split("://", 1)[0][:40]  # the rest may hold a password
         raise AuditError(
-            f"unsupported audit log {location!r}: use a file path, sqlite:///path or "
+            f"unsupported audit log scheme {scheme!r}: use a file path, sqlite:///path or "
             "postgresql://user@host/db"
         )
     path = Path(location).expanduser()
