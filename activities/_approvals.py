@@ -38,7 +38,15 @@ def load_approver_keys(path: str | Path) -> dict[str, str]:
 class ApprovalActivities:
     def __init__(self, keys: Mapping[str, str] | None = None) -> None:
         # Names as the workflow compares them (normalize_identity): "Lee" holds lee's key.
-        self._keys = {normalize_identity(name): key for name, key in (keys or {}).items()}
+        self._keys: dict[str, str] = {}
+        for name, key in (keys or {}).items():
+            who = normalize_identity(name)
+            if who in self._keys:
+                raise ValueError(
+                    f"approver keys: {name!r} and another entry are the same person once names "
+                    "are normalized (case, Unicode, spaces); keep one key per approver"
+                )
+            self._keys[who] = key
 
     @activity.defn(name=ACTIVITY_VERIFY_TOKEN)
     async def verify_token(self, check: TokenCheck) -> TokenVerdict:

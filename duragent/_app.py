@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from duragent._approvals import normalize_identity
 from duragent._loader import load_agents
 from duragent._messages import ResolvedSpecs, ToolSpec
 from duragent._spec import AgentSpec, caller_file
@@ -34,6 +35,16 @@ class App:
         self.name = name
         module = caller_file()
         self._approvers = {who: sorted(set(roles)) for who, roles in (approvers or {}).items()}
+        seen: dict[str, str] = {}
+        for who in self._approvers:
+            same = seen.setdefault(normalize_identity(who), who)
+            if same != who:
+                raise SpecError(
+                    f"approvers {same!r} and {who!r} are one person once names are normalized "
+                    "(case, Unicode, spaces); list each approver once",
+                    file=module,
+                    field="approvers",
+                )
         specs: list[AgentSpec] = []
         for index, item in enumerate(agents):
             if isinstance(item, AgentSpec):

@@ -47,3 +47,18 @@ def test_a_decision_id_depends_on_the_whole_decision() -> None:
     assert real.approval_id != junk.approval_id
     assert real.approval_id != "s4:lee:approve"
     assert len(real.approval_id) <= 64
+
+
+def test_two_spellings_of_one_approver_in_an_app_are_refused() -> None:
+    from duragent import App
+    from duragent.errors import SpecError
+
+    with pytest.raises(SpecError, match="one person"):
+        App(agents=[], approvers={"Lee": ["support_lead"], "lee": ["finance"]})
+
+
+def test_two_spellings_of_one_approver_in_the_keys_are_refused() -> None:
+    from activities._approvals import ApprovalActivities
+
+    with pytest.raises(ValueError, match="same person"):
+        ApprovalActivities({"Lee": "key-one-0123456789", "lee": "key-two-0123456789"})
