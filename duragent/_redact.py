@@ -6,13 +6,21 @@ writes a record asks this module. It removes secrets two ways, never because a k
 contains "token" (``input_tokens: 437`` stays readable):
 
 - **by value**: the worker's known secrets (secret-named environment variables, approver keys,
-  the password of any URL-valued setting), and their URL-encoded, JSON-escaped and (for URL
-  credentials) Basic-auth forms;
+  the password of any URL-valued setting, the header values of ``OTEL_EXPORTER_OTLP_*HEADERS``),
+  and their URL-encoded, JSON-escaped and (for URL credentials) Basic-auth forms;
 - **by shape**: credentials in URLs (``scheme://user:pass@host`` becomes
   ``scheme://[redacted]@host``), ``Authorization:`` and ``Bearer`` values, provider key shapes
   (``sk-``, ``sk-ant-``, ``ghp_``, ``AKIA``, ``xoxb-``: ``duragent._pii``'s ``api_key``
-  detector), JWTs, private-key blocks, any value after a password word and long random values
-  after a key, token or secret word (``access_token=…``).
+  detector), JWTs, private-key blocks, the value after a password word (after ``:`` only when it
+  is not a plain word: ``Reset your password: click the link`` is prose) and long random values
+  after a secret's name (``access_token=…``, ``client_secret: …``, ``api_key=…``; never after
+  ``object_key``, ``idempotency_key``, ``next_page_token`` or a bare ``key``, and never a path).
+
+A weak known value (shorter than ``WEAK_LEN`` and a plain word or a run of digits: the
+``temporal`` of ``postgresql://temporal:temporal@…``) is not redacted by value: it would turn
+``temporal workflow show`` into ``[redacted] workflow show`` and ``postgresql://`` into
+``[redacted]ql://`` wherever it occurs. It is still redacted where it stands as a credential,
+by shape: in a URL's user part and after a password word (``password: temporal``).
 
 Exact secret key names (``api_key``, ``authorization``, ``password``, ``secret``, ``token``
 and ``*_token``/``*_key`` names like ``access_token``) redact their *string* values in
@@ -41,35 +49,58 @@ from duragent._pii import TextScan
 REDACTED = "[redacted]"
 MIN_SECRET_LEN = 8
 """Known values shorter than this are not redacted: they would redact ordinary words."""
+WEAK_LEN = 16
+"""Known values shorter than this that are a plain word or digits are redacted only by shape."""
 
-_SECRET_ENV = re.compile(r"(?:API_?KEY|_KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE)$")
+_SECRET_ENV = re.compile(r"(?:API_?KEY|_KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|_PASS|_PWD)$")
 """Environment variables whose values are secrets: ``*_API_KEY``, ``*_KEY``, ``*_SECRET``,
-``*_TOKEN``, ``*_PASSWORD`` (``DURAGENT_MAX_TOKENS`` is not one: it ends in TOKENS)."""
+``*_TOKEN``, ``*_PASSWORD``, ``*_PASS``, ``*_PWD`` (``DURAGENT_MAX_TOKENS`` is not one: it ends
+in TOKENS; nor is the shell's ``PWD`` or ``OLDPWD``)."""
+_OTEL_HEADERS = re.compile(r"OTEL_EXPORTER_OTLP_(?:[A-Z]+_)?HEADERS")
+"""OpenTelemetry's exporter headers (``Authorization=Bearer%20…,api-key=…``): every header value
+is a credential, URL-encoded."""
 
 _SECRET_NAME = re.compile(
+    r"(?!.*(?:page|next|continuation|pagination)[_-]token$)"  # a cursor: data to send back
     r"(?:.*[_-])?(?:api[_-]?key|apikey|authorization|password|passwd|passphrase|secret"
     r"|token|private[_-]?key|secret[_-]?key|access[_-]?key|client[_-]?secret)",
     re.IGNORECASE,
 )
 """Key names whose string values are secrets: the whole name, or its last ``_``/``-`` part.
-``access_token`` and ``approval_token`` are; ``input_tokens`` and ``token_count`` are not."""
+``access_token`` and ``approval_token`` are; ``input_tokens``, ``token_count`` and
+``next_page_token`` are not."""
 
 # --- shapes --------------------------------------------------------------------------------
 _SEP = r"""["']?\s*[:=]\s*["']?"""
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://)([^\s/?#@\"'<>]+)@")
+_SPACE = r"(?:\s+|%20)"  # OTEL_EXPORTER_OTLP_HEADERS writes "Authorization=Bearer%20…"
 _AUTH_HEADER = re.compile(
-    rf"(?i)\b((?:proxy-)?authorization{_SEP})((?:bearer|basic|token|digest)\s+)?"
+    rf"(?i)\b((?:proxy-)?authorization{_SEP})((?:bearer|basic|token|digest){_SPACE})?"
     r"(?!(?:bearer|basic|token|digest)\b)([^\s\"',;\[]{6,})"
 )
-_BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/-]{8,}=*)")
+_BEARER = re.compile(rf"(?i)\b(bearer{_SPACE})([A-Za-z0-9._~+/-]{{8,}}=*)")
 _PASSWORD = re.compile(
-    rf"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|passphrase){_SEP})"
+    rf"(?i)\b((?:[a-z0-9]+[_-])*[a-z0-9]*(?:password|passwd|passphrase){_SEP})"  # PGPASSWORD
     r"(?!null\b|none\b|\[redacted\])([^\s\"'&,;]+)"
 )
-_ASSIGNED = re.compile(
-    rf"(?i)\b((?:[a-z0-9]+[_-])*(?:api[_-]?key|apikey|key|token|secret|credentials?){_SEP})"
-    r"([A-Za-z0-9+/_.~-]{16,}={0,2})"
+_SECRET_WORDS = (
+    # Names whose value is a credential, with any prefix (aws_secret_access_key, db_secret);
+    # a bare "token" too. Not "key" (primary key, object_key, idempotency_key) nor pagination
+    # (next_page_token, cursor): their values are data the model needs.
+    r"(?:[a-z0-9]+[_-])*(?:(?:api|access|secret|private|signing|encryption|master)[_ -]?key"
+    r"|apikey|(?:client[_ -]?)?secret|credentials?"
+    r"|(?:access|refresh|id|auth|session|bearer|api|oauth|bot|app)[_ -]?token)"
+    r"|token"
 )
+_ASSIGNED = re.compile(
+    rf"(?i)(?<![\w-])((?:{_SECRET_WORDS}){_SEP})([A-Za-z0-9+/_.~-]{{16,}}={{0,2}})"
+)
+_PATH = re.compile(
+    r"(?:/?(?:[a-z0-9_.~-]+/)+[a-z0-9_.~-]*|.*\.[A-Za-z][A-Za-z0-9]{0,4})",
+)
+"""A path or file name (``reports/2024/q3-summary.pdf``), not a secret. A key with a ``/`` in it
+(``wJalrXUtnFEMI/K7MDENG/bPxRfiCY``) mixes cases, so it is not one."""
+_VENDOR_KEY = re.compile(r"sk-|AKIA|gh[pousr]_|xox[abposr]-")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _GITHUB_PAT = re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}")
 _PRIVATE_KEY = re.compile(
@@ -92,7 +123,10 @@ def _userinfo(match: re.Match[str]) -> str:
 _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
-def _keep_random(prefix_group: int, value_group: int) -> Callable[[re.Match[str]], str]:
+_Replace = Callable[[re.Match[str]], str]
+
+
+def _keep_random(prefix_group: int, value_group: int) -> _Replace:
     def replace(match: re.Match[str]) -> str:
         value = match[value_group]
         if not _random(value) or _UUID.fullmatch(value):
@@ -102,30 +136,73 @@ def _keep_random(prefix_group: int, value_group: int) -> Callable[[re.Match[str]
     return replace
 
 
-_SHAPES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+def _assigned(match: re.Match[str]) -> str:
+    if _PATH.fullmatch(match[2]):
+        return match[0]
+    return _keep_random(1, 2)(match)
+
+
+def _password(weak: frozenset[str]) -> _Replace:
+    """The value after a password word, unless it reads as prose: a plain word after ``:``
+    (``Reset your password: click the link``) is kept, unless it is a known (weak) secret.
+    After ``=`` or in quotes it is a value whatever it looks like."""
+
+    def replace(match: re.Match[str]) -> str:
+        prefix, value = match[1], match[2]
+        if "=" in prefix or prefix.endswith(("'", '"')) or not value.isalpha() or value in weak:
+            return f"{prefix}{REDACTED}"
+        return match[0]
+
+    return replace
+
+
+_SHAPES: tuple[tuple[re.Pattern[str], str | _Replace | None], ...] = (
     (_PRIVATE_KEY, REDACTED),
     (_URL_USERINFO, _userinfo),
     (_AUTH_HEADER, rf"\1\2{REDACTED}"),
     (_BEARER, _keep_random(1, 2)),
-    (_PASSWORD, rf"\1{REDACTED}"),
-    (_ASSIGNED, _keep_random(1, 2)),
+    (_PASSWORD, None),  # the redactor's own: it knows its weak values (``_password``)
+    (_ASSIGNED, _assigned),
     (_JWT, REDACTED),
     (_GITHUB_PAT, REDACTED),
 )
 
 
+def weak(value: str) -> bool:
+    """Whether a known value is too plain to redact wherever it occurs: shorter than
+    ``WEAK_LEN`` and a word (``temporal``, ``Postgres``) or digits."""
+    return len(value) < WEAK_LEN and (
+        value.isdigit()
+        or (value.isalpha() and (value.islower() or value.isupper() or value.istitle()))
+    )
+
+
 def encodings(secret: str) -> set[str]:
-    """The forms a secret is commonly written in: as is, URL-encoded, JSON-escaped."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    """The forms a secret is commonly written in: as is, URL-encoded (``quote`` with and without
+    its default ``safe='/'``, ``quote_plus``), JSON-escaped."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+    }
     return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+_BARE_CREDENTIALS = re.compile(r"[\w.+-]+:[^\s/@]+@[^\s@]+")
+"""``user:pass@host/db`` with no scheme (a DSN written without its ``postgresql://``)."""
 
 
 def url_secrets(value: str) -> set[str]:
     """The password of a URL (and its Basic-auth form), if it carries one."""
-    if "://" not in value or "@" not in value:
+    value = value.strip()
+    if "://" not in value and _BARE_CREDENTIALS.fullmatch(value):
+        value = "//" + value
+    elif "://" not in value or "@" not in value:
         return set()
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(value)
     except ValueError:
         return set()
     if not parts.password:
@@ -135,12 +212,30 @@ def url_secrets(value: str) -> set[str]:
     return {password, basic}
 
 
+def header_secrets(value: str) -> set[str]:
+    """The values of an ``OTEL_EXPORTER_OTLP_HEADERS``-style list (``k=v,k2=v2``, URL-encoded),
+    as written and decoded, and the credential after an ``Authorization`` scheme word."""
+    found = {value.strip()}
+    for header in value.split(","):
+        _, _, written = header.partition("=")
+        decoded = unquote(written.strip())
+        found |= {written.strip(), decoded}
+        scheme, _, credential = decoded.partition(" ")
+        if credential and scheme.lower() in {"bearer", "basic", "token", "digest", "apikey"}:
+            found.add(credential.strip())
+    return {v for v in found if v}
+
+
 def secrets_from_env(env: Mapping[str, str]) -> set[str]:
-    """Secret values in an environment: secret-named variables, and URL credentials in any."""
+    """Secret values in an environment: secret-named variables, OTLP exporter header values,
+    and URL credentials in any."""
     found: set[str] = set()
     for name, value in env.items():
-        if _SECRET_ENV.search(name.upper()):
+        upper = name.upper()
+        if _SECRET_ENV.search(upper):
             found.add(value.strip())
+        if _OTEL_HEADERS.fullmatch(upper):
+            found |= header_secrets(value)
         found |= url_secrets(value)
     return {v for v in found if len(v) >= MIN_SECRET_LEN}
 
@@ -148,25 +243,31 @@ def secrets_from_env(env: Mapping[str, str]) -> set[str]:
 class Redactor:
     """Removes known secret values and secret-shaped text.
 
-    ``Redactor(values=...)`` knows the given values (shorter than ``MIN_SECRET_LEN`` ignored);
-    ``shapes=False`` removes only them. Immutable: ``extended`` returns a new one.
+    ``Redactor(values=...)`` knows the given values (shorter than ``MIN_SECRET_LEN`` ignored;
+    ``weak`` ones only in credential positions); ``shapes=False`` removes only them. Immutable:
+    ``extended`` returns a new one.
     """
 
-    __slots__ = ("_known", "_values", "_values_re", "shapes")
+    __slots__ = ("_known", "_shapes", "_values", "_values_re", "shapes")
 
     def __init__(self, values: Iterable[str] = (), *, shapes: bool = True) -> None:
         self._known = frozenset(
             v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN
         )
-        forms = {form for value in self._known for form in encodings(value)}
+        plain = frozenset(v for v in self._known if weak(v))
+        forms = {form for value in self._known - plain for form in encodings(value)}
         self._values = frozenset(forms)
+        self._shapes = tuple(
+            (pattern, _password(plain) if replacement is None else replacement)
+            for pattern, replacement in _SHAPES
+        )
         ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leftovers
         self._values_re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self.shapes = shapes
 
     @property
     def values(self) -> frozenset[str]:
-        """Every form of every known secret."""
+        """Every form of every known secret redacted wherever it occurs (not the weak ones)."""
         return self._values
 
     def extended(self, values: Iterable[str]) -> Redactor:
@@ -183,13 +284,19 @@ class Redactor:
             text = self._values_re.sub(REDACTED, text)
         if not self.shapes:
             return text
-        for pattern, replacement in _SHAPES:
+        for pattern, replacement in self._shapes:
             text = pattern.sub(replacement, text)
+        # Only the vendor shapes of the PII scanner's keys: what follows a key or token word is
+        # this module's to decide (_ASSIGNED), and it has decided ("primary key: …" is data).
         spans = TextScan(text, numbers=False).spans("api_key")
         if spans:
             pieces, position = [], 0
             for start, end in spans:
-                if start >= position and not _UUID.fullmatch(text, start, end):
+                if (
+                    start >= position
+                    and _VENDOR_KEY.match(text, start)
+                    and not _UUID.fullmatch(text, start, end)
+                ):
                     pieces += [text[position:start], REDACTED]
                     position = end
             text = "".join(pieces) + text[position:]

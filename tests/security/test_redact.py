@@ -14,7 +14,14 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from duragent import _redact
-from duragent._redact import REDACTED, Redactor, is_secret_name, secrets_from_env, url_secrets
+from duragent._redact import (
+    REDACTED,
+    Redactor,
+    encodings,
+    is_secret_name,
+    secrets_from_env,
+    url_secrets,
+)
 from duragent.approval_tokens import sign_token
 
 SHAPES = Redactor()
@@ -61,6 +68,27 @@ SHAPES = Redactor()
             '{"pem": "-----BEGIN RSA PRIVATE KEY-----\\nMIIabc\\n-----END RSA PRIVATE KEY-----"}',
             f'{{"pem": "{REDACTED}"}}',
         ),
+        # Secret names keep their values out, prefixed, spaced or camel-cased.
+        (
+            "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            f"aws_secret_access_key={REDACTED}",
+        ),
+        ('{"refresh_token": "1//0gAbCdEf123456789xyz"}', f'{{"refresh_token": "{REDACTED}"}}'),
+        ("accessToken=AbCd1234EfGh5678IjKl", f"accessToken={REDACTED}"),
+        ("x-api-key: AbCd1234EfGh5678IjKl", f"x-api-key: {REDACTED}"),
+        ("Your API key: Zq8XcV2bN5mL1kJ7hG4fAbCd", f"Your API key: {REDACTED}"),
+        ("token=9f8e7d6c5b4a3210aa", f"token={REDACTED}"),
+        ("webhook_secret: whsec_Zq8XcV2bN5mL1kJ7", f"webhook_secret: {REDACTED}"),
+        # A password is a value after "=" or in quotes, or when it is not a plain word.
+        ("password=hunter user=bob", f"password={REDACTED} user=bob"),
+        ("{'password': 'correcthorse'}", f"{{'password': '{REDACTED}'}}"),
+        ("password: s3cret! (rotate it)", f"password: {REDACTED} (rotate it)"),
+        # OTEL_EXPORTER_OTLP_HEADERS writes its space URL-encoded.
+        (
+            "headers Authorization=Bearer%20abc123def456ghi,x-tenant=acme",
+            f"headers Authorization=Bearer%20{REDACTED},x-tenant=acme",
+        ),
+        ("sent Bearer%209f8e7d6c5b4a3210 upstream", f"sent Bearer%20{REDACTED} upstream"),
     ],
 )
 def test_secret_shapes_are_redacted(text: str, expected: str) -> None:
@@ -92,6 +120,17 @@ SHA = hashlib.sha256(b"refund_order").hexdigest()
         "Your password must be at least 12 characters.",
         "sk-not-a-real-key-at-all",
         "the approval token is valid for 900 s",
+        # Keys and cursors that are data: object names, idempotency keys, page tokens, paths.
+        '{"object_key": "reports/2024/q3-summary.pdf", "next_page_token": '
+        '"CiAKGjBpNDd2Nmp2Zml2cXRsYmN5"}',
+        "page_token=CiAKGjBpNDd2Nmp2Zml2cXRsYmN5&cursor=CiAKGjBpNDd2Nmp2Zml2cXRsYmN5",
+        "next-page-token: CiAKGjBpNDd2Nmp2Zml2cXRsYmN5",
+        "idempotency_key=order-1006-refund-20240101",
+        '{"key": "INV-2024-000123-A"}',
+        "primary key: customer_id_2024_Q3_extra",
+        "credentials: secrets/prod-2024/gcp-sa.json",
+        "private_key: keys/deploy-2024.pem",
+        "Reset your password: click the link",
         sign_token("k" * 32, workflow_id="run-1", step_id="s4", approver="lee", args_hash=SHA),
     ],
 )
@@ -112,6 +151,49 @@ def test_short_values_are_not_known_secrets() -> None:
     assert Redactor(["abc", "test"]).text("abc test") == "abc test"
 
 
+def test_quote_with_its_default_safe_slash_is_a_known_form() -> None:
+    secret = "Zx9q+K7MDENG/bPxRfiCY="
+    assert "Zx9q%2BK7MDENG/bPxRfiCY%3D" in encodings(secret)
+    assert Redactor([secret]).text("?sig=Zx9q%2BK7MDENG/bPxRfiCY%3D&x=1") == f"?sig={REDACTED}&x=1"
+
+
+WEAK_DSN = "postgresql://temporal:temporal@db.internal:5432/temporal"
+
+
+def test_weak_known_values_are_not_redacted_as_words() -> None:
+    """``temporal`` is the password of a DSN, and the name of the product in every message."""
+    found = secrets_from_env({"TEMPORAL_DB_URL": WEAK_DSN, "PG_PASSWORD": "postgres"})
+    assert {"temporal", "postgres"} <= found  # known, yet plain words
+    redactor = Redactor(found)
+    for text in (
+        "Use temporal workflow show -w run-temporal-1a2b",
+        "logger temporalio.worker: Temporal task failed",
+        "connect to postgresql://db.internal/postgres",
+        "port 5432 of host 12345678",
+    ):
+        assert redactor.text(text) == text
+    assert Redactor(["12345678"]).text("port 5432 of host 12345678") == "port 5432 of host 12345678"
+
+
+def test_weak_known_values_are_still_redacted_as_credentials() -> None:
+    redactor = Redactor(secrets_from_env({"TEMPORAL_DB_URL": WEAK_DSN, "PG_PASSWORD": "postgres"}))
+    assert redactor.text(f"cannot open {WEAK_DSN}") == (
+        f"cannot open postgresql://{REDACTED}@db.internal:5432/temporal"
+    )
+    for text in ("password: temporal", "password=postgres", 'PGPASSWORD="postgres"'):
+        assert "temporal" not in redactor.text(text) and "postgres" not in redactor.text(text)
+    assert Redactor().text("password: temporal") == "password: temporal"  # unknown: prose
+    # The Basic-auth form of weak credentials is long and random: redacted by value.
+    basic = "dGVtcG9yYWw6dGVtcG9yYWw="
+    assert redactor.text(f"sent {basic}") == f"sent {REDACTED}"
+
+
+def test_strong_or_long_known_values_are_redacted_everywhere() -> None:
+    redactor = Redactor(["correcthorsebatterystaple", "Temp0ral", "hunTer2x"])
+    text = "a correcthorsebatterystaple b Temp0ral c hunTer2x"
+    assert redactor.text(text) == f"a {REDACTED} b {REDACTED} c {REDACTED}"
+
+
 def test_values_from_the_environment() -> None:
     env = {
         "OPENAI_API_KEY": "sk-abc12345678",
@@ -127,6 +209,41 @@ def test_values_from_the_environment() -> None:
     assert found >= {"sk-abc12345678", "tkn-canary-7Hq2", "c0dec-s3cret", "rk_live_0123456789"}
     assert "s3cr3tpass" in found  # the password of a URL-valued variable
     assert not found & {"1024000000", "/home/worker/with/a/long/path", "abc"}
+
+
+def test_pass_and_pwd_variables_and_otlp_headers_are_secret() -> None:
+    env = {
+        "DB_PASS": "Zx9q+K7MDENG/bPxRfiCY=",
+        "SMTP_PASS": "smtp-canary-4412",
+        "MYSQL_PWD": "mysql-canary-9931",
+        "PWD": "/home/worker/project/one",
+        "OLDPWD": "/home/worker/project/two",
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20otlp-canary-77Aq,x-tenant=acme",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=trace-canary-5512",
+    }
+    found = secrets_from_env(env)
+    assert found >= {
+        "Zx9q+K7MDENG/bPxRfiCY=",
+        "smtp-canary-4412",
+        "mysql-canary-9931",
+        "otlp-canary-77Aq",
+        "Bearer otlp-canary-77Aq",
+        "trace-canary-5512",
+    }
+    assert not found & {"/home/worker/project/one", "/home/worker/project/two"}
+    redactor = Redactor(found)
+    for text in (
+        "exporter said 401 for Bearer%20otlp-canary-77Aq",
+        "raw header otlp-canary-77Aq",
+        "db Zx9q%2BK7MDENG/bPxRfiCY%3D",
+    ):
+        assert "canary" not in redactor.text(text) and "Zx9q" not in redactor.text(text)
+
+
+def test_a_dsn_written_without_its_scheme_gives_its_password() -> None:
+    assert url_secrets("admin:hunter2-canary-9c4e@127.0.0.1:1/x") >= {"hunter2-canary-9c4e"}
+    assert url_secrets("git@github.com:org/repo.git") == set()
+    assert url_secrets("mailto bob@example.com") == set()
 
 
 def test_url_secrets_include_the_basic_auth_form() -> None:
@@ -158,6 +275,10 @@ def test_url_secrets_include_the_basic_auth_form() -> None:
         ("args_hash", False),
         ("key", False),
         ("secret_fields", False),
+        ("next_page_token", False),
+        ("page_token", False),
+        ("NextPageToken", False),
+        ("continuation_token", False),
     ],
 )
 def test_secret_key_names_are_whole_words(name: str, secret: bool) -> None:
