@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,14 +33,37 @@ from activities.sandbox import Backend, SandboxUnavailable
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL
+from duragent._redact import REDACTED, redacted_failures
 from duragent._redact import current as redactor
-from duragent._redact import redacted_failures
 from duragent._sandbox import SandboxJob, SandboxPolicy
 from duragent._tool import ToolArgumentsError, to_model_text
 from duragent._transcript import INLINE_LIMIT, preview
 
 MODEL_OUTPUT_CHARS = 4000
-"""The tail of a job's stdout and stderr the model is shown."""
+"""The tail of a job's stdout and stderr the model is shown (a ``[redacted]`` the cut falls in
+is kept whole)."""
+
+_UNFINISHED = re.compile(r"\S{1,256}\Z")
+"""The end of a stream cut at the output limit: its last word, at most 256 characters (longer
+than any key or token a rule or a known value would have caught whole)."""
+
+
+def _model_tail(text: str, *, capped: bool) -> str:
+    """The tail of a job's stream the model is shown, with no secret nor a piece of one.
+
+    Redacted whole, then cut: cut first, a secret straddling the cut would leave its end in the
+    tail, where nothing can recognize it. A stream the backend stopped reading at the policy's
+    ``output_bytes`` (``capped``) ends wherever the limit fell, maybe inside a secret: its last,
+    unfinished word is dropped.
+    """
+    if capped:
+        text = _UNFINISHED.sub("", text)
+    text = redactor().text(text)
+    cut = max(0, len(text) - MODEL_OUTPUT_CHARS)
+    marker = text.rfind(REDACTED, max(0, cut - len(REDACTED) + 1), cut + len(REDACTED) - 1)
+    if 0 <= marker < cut:
+        cut = marker
+    return text[cut:]
 
 
 def _heartbeat(*details: Any) -> None:
@@ -165,10 +189,11 @@ class ToolActivities:
             run_ms=done.run_ms,
             violation=done.violation,
         )
+        capped = done.violation is not None and done.violation.limit == "output_size"
         seen = {
             "exit_code": done.exit_code,
-            "stdout": redactor().text(done.stdout[-MODEL_OUTPUT_CHARS:]),
-            "stderr": redactor().text(done.stderr[-MODEL_OUTPUT_CHARS:]),
+            "stdout": _model_tail(done.stdout, capped=capped),
+            "stderr": _model_tail(done.stderr, capped=capped),
             "files": [{"name": a.name, "size": a.size} for a in done.artifacts],
         }
         if done.violation is not None:

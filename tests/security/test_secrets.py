@@ -374,6 +374,88 @@ async def test_sandbox_output_tails_are_redacted(known_token: None) -> None:
     assert seen["stderr"].strip() == f"eu: {REDACTED}"
 
 
+def _pieces(secret: str, text: str, size: int = 6) -> list[str]:
+    """The ``size``-character pieces of ``secret`` that ``text`` holds."""
+    return sorted({secret[i : i + size] for i in range(len(secret) - size + 1)} & _words(text))
+
+
+def _words(text: str, size: int = 6) -> set[str]:
+    return {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def _printing(stream: str, before: int = 0, after: int = 0, *, space: bool = False) -> str:
+    """Shell that prints ``before`` x's, ``token=<BACKEND_TOKEN>``, then ``after`` x's."""
+    xs = "head -c {} /dev/zero | tr '\\0' x"
+    token = f"printf '{' ' if space else ''}token=%s' {BACKEND_TOKEN}"
+    return f"{{ {xs.format(before)}; {token}; {xs.format(after)}; }}" + (
+        " >&2" if stream == "stderr" else ""
+    )
+
+
+@tool(sandboxed=True, timeout=30)
+def straddling_job() -> SandboxJob:
+    """The token, then just enough x's to put the model's 4,000-character cut inside it."""
+    return SandboxJob(
+        command=[
+            "sh",
+            "-c",
+            f"{_printing('stdout', after=3992)}; {_printing('stderr', after=3992)}",
+        ]
+    )
+
+
+@tool(sandboxed=True, timeout=30)
+def capped_job(space: bool) -> SandboxJob:
+    """Output that passes a 1,024-byte limit 12 characters into the token: after a space, or
+    glued to the x's before it."""
+    return SandboxJob(
+        command=["sh", "-c", _printing("stdout", before=1006 - space, after=10, space=space)]
+    )
+
+
+async def _run_job(
+    name: str, policy: SandboxPolicy, arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    app = App(name="jobs", agents=[], tools=[straddling_job, capped_job])
+    request = ToolCallRequest(
+        run_id="r1",
+        workflow_id="run-jobs",
+        step_id="s2",
+        agent="analyst",
+        call=ToolCall(id="c1", name=name, arguments=arguments or {}),
+        sandbox=policy,
+    )
+    activities = ToolActivities(app, sandbox=SubprocessBackend())
+    result = await ActivityEnvironment().run(activities.call, request)
+    seen: dict[str, Any] = json.loads(result.output)
+    return seen
+
+
+async def test_a_secret_straddling_the_models_cut_leaves_no_piece(known_token: None) -> None:
+    """Redacted, then cut: cut first, the token's last 8 characters would be the tail's first."""
+    seen = await _run_job("straddling_job", SandboxPolicy(wall_s=20, isolation="preferred"))
+    for stream in ("stdout", "stderr"):
+        assert _pieces(BACKEND_TOKEN, seen[stream]) == [], seen[stream][:40]
+        # The cut fell inside the marker: the marker is kept whole, not "acted]".
+        assert seen[stream] == REDACTED + "x" * 3992
+
+
+@pytest.mark.parametrize("space", [True, False])
+async def test_a_secret_cut_by_the_output_limit_leaves_no_piece(
+    known_token: None, space: bool
+) -> None:
+    """The backend stops reading at output_bytes, 12 characters into the token: that unfinished
+    word is not shown (no rule can recognize a piece of a secret)."""
+    policy = SandboxPolicy(wall_s=20, isolation="preferred", output_bytes=1024)
+    seen = await _run_job("capped_job", policy, {"space": space})
+    assert seen["violation"].startswith("output_size")
+    assert _pieces(BACKEND_TOKEN, seen["stdout"]) == [], seen["stdout"][-40:]
+    if space:  # the unfinished word, and only it, is dropped
+        assert seen["stdout"] == "x" * 1005 + " "
+    else:  # a long unfinished word loses its end only
+        assert seen["stdout"] == "x" * (1024 - 256)
+
+
 async def test_audit_records_keep_their_hashes_and_lose_the_secret(
     tmp_path: Path, known_token: None
 ) -> None:
