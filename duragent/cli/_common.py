@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from temporalio.client import Client
 
+from duragent import _redact
 from duragent.errors import DuragentError
 from duragent.settings import Settings
 
@@ -54,10 +56,17 @@ def settings(address: str | None, namespace: str | None, **overrides: Any) -> Se
         fail(str(exc))
 
 
+def redactor() -> _redact.Redactor:
+    """The process's redactor, knowing this process's secrets too: an error may quote a setting
+    (a ``DURAGENT_AUDIT_LOG`` DSN with its password, a key an app's import failed on), and what a
+    command prints ends up in CI logs and pasted issues."""
+    return _redact.current().extended(_redact.secrets_from_env(os.environ))
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     # Messages are plain text: "duragent[plot]" or a JSON list must not read as markup. One
     # message is one line, whatever the terminal's width (soft_wrap), so it greps and pastes.
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[red]error:[/] {escape(redactor().text(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -86,7 +95,7 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
             return asyncio.run(fn(*args, **kwargs))
         except DuragentError as exc:
             if debug():
-                traceback.print_exception(exc)
+                sys.stderr.write(redactor().text("".join(traceback.format_exception(exc))))
             fail(str(exc))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None

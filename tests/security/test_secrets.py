@@ -16,7 +16,10 @@ import hashlib
 import io
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -522,3 +525,62 @@ async def test_both_providers_redact_a_key_their_401_echoes(
     assert raised.value.kind == "auth"
     assert API_KEY not in str(raised.value)
     assert f"Incorrect API key provided: {REDACTED}" in str(raised.value)
+
+
+# --- (e) the CLI's error lines ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+DSN = f"postgresql://admin:{URL_PASSWORD}@127.0.0.1:1/x"
+
+
+def duragent(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``duragent *args`` as a user runs it, with ``env`` added to this environment."""
+    base = {k: v for k, v in os.environ.items() if k != "DURAGENT_DEBUG"}
+    # Nothing listens on port 9: a command that got as far as connecting fails differently.
+    base |= {"TEMPORAL_ADDRESS": "127.0.0.1:9", "DURAGENT_HOME": str(tmp_path), "COLUMNS": "60"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "duragent"), *args],
+        cwd=ROOT,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_app_import_error_quoting_settings_prints_no_secret(tmp_path: Path, debug: bool) -> None:
+    """The app's module fails at import with a message quoting its DSN and its token, as a
+    client library would: the one-line error (and the traceback under --debug) name neither."""
+    (tmp_path / "settings_app.py").write_text(
+        "import os\n"
+        "raise RuntimeError(\n"
+        "    f\"cannot open {os.environ['DATABASE_URL']}\"\n"
+        "    f\" with token {os.environ['BACKEND_API_TOKEN']}\"\n"
+        ")\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "DATABASE_URL": DSN, "BACKEND_API_TOKEN": BACKEND_TOKEN}
+    if debug:
+        env["DURAGENT_DEBUG"] = "1"
+    done = duragent("worker", "--app", "settings_app:app", env=env, tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert URL_PASSWORD not in done.stderr and BACKEND_TOKEN not in done.stderr
+    line = f"cannot open postgresql://{REDACTED}@127.0.0.1:1/x with token {REDACTED}"
+    assert done.stderr.splitlines()[-1].endswith(line), done.stderr
+    assert ("Traceback (most recent call last)" in done.stderr) is debug
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql+psycopg://admin:{URL_PASSWORD}@127.0.0.1:1/x",
+        f"admin:{URL_PASSWORD}@127.0.0.1:1/x",
+    ],
+)
+def test_a_bad_audit_log_setting_prints_no_password(tmp_path: Path, dsn: str) -> None:
+    """An unsupported scheme, or a DSN missing its scheme (read as a path): the error names the
+    setting, not its password."""
+    done = duragent("audit", "verify", env={"DURAGENT_AUDIT_LOG": dsn}, tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ")
+    assert URL_PASSWORD not in done.stderr
