@@ -85,16 +85,15 @@ _PASSWORD = re.compile(
 )
 _SECRET_WORDS = (
     # Names whose value is a credential, with any prefix (aws_secret_access_key, db_secret);
-    # a bare "token" too. Not "key" (primary key, object_key, idempotency_key) nor pagination
-    # (next_page_token, cursor): their values are data the model needs.
-    r"(?:[a-z0-9]+[_-])*(?:(?:api|access|secret|private|signing|encryption|master)[_ -]?key"
+    # a bare "token" too ("--token", not "next-page-token"). Not "key" (primary key,
+    # object_key, idempotency_key) nor pagination (next_page_token, cursor): their values are
+    # data the model needs.
+    r"(?<!\w)(?:[a-z0-9]+[_-])*(?:(?:api|access|secret|private|signing|encryption|master)[_ -]?key"
     r"|apikey|(?:client[_ -]?)?secret|credentials?"
     r"|(?:access|refresh|id|auth|session|bearer|api|oauth|bot|app)[_ -]?token)"
-    r"|token"
+    r"|(?<!\w)(?<!\w-)token"
 )
-_ASSIGNED = re.compile(
-    rf"(?i)(?<![\w-])((?:{_SECRET_WORDS}){_SEP})([A-Za-z0-9+/_.~-]{{16,}}={{0,2}})"
-)
+_ASSIGNED = re.compile(rf"(?i)((?:{_SECRET_WORDS}){_SEP})([A-Za-z0-9+/_.~-]{{16,}}={{0,2}})")
 _PATH = re.compile(
     r"(?:/?(?:[a-z0-9_.~-]+/)+[a-z0-9_.~-]*|.*\.[A-Za-z][A-Za-z0-9]{0,4})",
 )

@@ -78,6 +78,8 @@ SHAPES = Redactor()
         ("x-api-key: AbCd1234EfGh5678IjKl", f"x-api-key: {REDACTED}"),
         ("Your API key: Zq8XcV2bN5mL1kJ7hG4fAbCd", f"Your API key: {REDACTED}"),
         ("token=9f8e7d6c5b4a3210aa", f"token={REDACTED}"),
+        ("gh --token=AbCd1234EfGh5678IjKl", f"gh --token={REDACTED}"),
+        ("cli --api-key=AbCd1234EfGh5678IjKl", f"cli --api-key={REDACTED}"),
         ("webhook_secret: whsec_Zq8XcV2bN5mL1kJ7", f"webhook_secret: {REDACTED}"),
         # A password is a value after "=" or in quotes, or when it is not a plain word.
         ("password=hunter user=bob", f"password={REDACTED} user=bob"),
