@@ -60,8 +60,11 @@ _OTEL_HEADERS = re.compile(r"OTEL_EXPORTER_OTLP_(?:[A-Z]+_)?HEADERS")
 """OpenTelemetry's exporter headers (``Authorization=Bearer%20…,api-key=…``): every header value
 is a credential, URL-encoded."""
 
+_CURSOR = r"(?:page|next|continuation|pagination|cursor|sync|resume)[_-]?token"
+"""A pagination cursor's name (``next_page_token``, ``nextPageToken``): data to send back."""
+
 _SECRET_NAME = re.compile(
-    r"(?!.*(?:page|next|continuation|pagination)[_-]token$)"  # a cursor: data to send back
+    rf"(?!.*{_CURSOR}$)"
     r"(?:.*[_-])?(?:api[_-]?key|apikey|authorization|password|passwd|passphrase|secret"
     r"|token|private[_-]?key|secret[_-]?key|access[_-]?key|client[_-]?secret)",
     re.IGNORECASE,
@@ -81,17 +84,21 @@ _AUTH_HEADER = re.compile(
 _BEARER = re.compile(rf"(?i)\b(bearer{_SPACE})([A-Za-z0-9._~+/-]{{8,}}=*)")
 _PASSWORD = re.compile(
     rf"(?i)\b((?:[a-z0-9]+[_-])*[a-z0-9]*(?:password|passwd|passphrase){_SEP})"  # PGPASSWORD
-    r"(?!null\b|none\b|\[redacted\])([^\s\"'&,;]+)"
+    # "&" ends the value only before another query parameter ("password=x&page=2").
+    r"(?!null\b|none\b|\[redacted\])([^\s\"'&,;]+(?:&(?![\w.-]+=)[^\s\"'&,;]*)*)"
 )
 _SECRET_WORDS = (
-    # Names whose value is a credential, with any prefix (aws_secret_access_key, db_secret);
-    # a bare "token" too ("--token", not "next-page-token"). Not "key" (primary key,
-    # object_key, idempotency_key) nor pagination (next_page_token, cursor): their values are
-    # data the model needs.
-    r"(?<!\w)(?:[a-z0-9]+[_-])*(?:(?:api|access|secret|private|signing|encryption|master)[_ -]?key"
-    r"|apikey|(?:client[_ -]?)?secret|credentials?"
-    r"|(?:access|refresh|id|auth|session|bearer|api|oauth|bot|app)[_ -]?token)"
-    r"|(?<!\w)(?<!\w-)token"
+    # Names whose value is a credential, whole (not the end of "next-page-token"), with any
+    # prefix: *_api_key, *_access_key, *_secret_key, *_private_key, *_secret, *credentials and
+    # any *token but a cursor's (hf_token, X-Amz-Security-Token, accessToken). Not other keys
+    # (primary key, object_key, idempotency_key) nor cursors (next_page_token): their values
+    # are data the model needs.
+    r"(?<!\w)(?<!\w-)(?:"
+    r"(?:[a-z0-9]+[_-])*(?:(?:api|access|secret|private|signing|encryption|master)[_ -]?key"
+    r"|apikey|(?:client[_ -]?)?secret|credentials?)"
+    r"|(?:access|refresh|id|auth|session|bearer|security) token"
+    rf"|(?![\w-]*?{_CURSOR})(?:[a-z0-9]+[_-])*[a-z0-9]*token"
+    r")"
 )
 _ASSIGNED = re.compile(rf"(?i)((?:{_SECRET_WORDS}){_SEP})([A-Za-z0-9+/_.~-]{{16,}}={{0,2}})")
 _PATH = re.compile(

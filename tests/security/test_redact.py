@@ -79,12 +79,17 @@ SHAPES = Redactor()
         ("Your API key: Zq8XcV2bN5mL1kJ7hG4fAbCd", f"Your API key: {REDACTED}"),
         ("token=9f8e7d6c5b4a3210aa", f"token={REDACTED}"),
         ("gh --token=AbCd1234EfGh5678IjKl", f"gh --token={REDACTED}"),
+        ("HF_TOKEN=hf_AbCdEf1234567890XyZw", f"HF_TOKEN={REDACTED}"),
+        ("X-Amz-Security-Token: AbCd1234EfGh5678IjKl", f"X-Amz-Security-Token: {REDACTED}"),
+        ("the access token: AbCd1234EfGh5678IjKl", f"the access token: {REDACTED}"),
         ("cli --api-key=AbCd1234EfGh5678IjKl", f"cli --api-key={REDACTED}"),
         ("webhook_secret: whsec_Zq8XcV2bN5mL1kJ7", f"webhook_secret: {REDACTED}"),
         # A password is a value after "=" or in quotes, or when it is not a plain word.
         ("password=hunter user=bob", f"password={REDACTED} user=bob"),
         ("{'password': 'correcthorse'}", f"{{'password': '{REDACTED}'}}"),
         ("password: s3cret! (rotate it)", f"password: {REDACTED} (rotate it)"),
+        ("the password: Tr0ub4dor&3 is weak", f"the password: {REDACTED} is weak"),
+        ("GET /login?password=abc&123&page=2", f"GET /login?password={REDACTED}&page=2"),
         # OTEL_EXPORTER_OTLP_HEADERS writes its space URL-encoded.
         (
             "headers Authorization=Bearer%20abc123def456ghi,x-tenant=acme",
@@ -127,6 +132,7 @@ SHA = hashlib.sha256(b"refund_order").hexdigest()
         '"CiAKGjBpNDd2Nmp2Zml2cXRsYmN5"}',
         "page_token=CiAKGjBpNDd2Nmp2Zml2cXRsYmN5&cursor=CiAKGjBpNDd2Nmp2Zml2cXRsYmN5",
         "next-page-token: CiAKGjBpNDd2Nmp2Zml2cXRsYmN5",
+        '{"nextPageToken": "CiAKGjBpNDd2Nmp2Zml2cXRsYmN5", "sync_token": "s_9f8e7d6c5b4a3210"}',
         "idempotency_key=order-1006-refund-20240101",
         '{"key": "INV-2024-000123-A"}',
         "primary key: customer_id_2024_Q3_extra",
