@@ -23,8 +23,8 @@ A weak known value (shorter than ``WEAK_LEN`` and a plain word or a run of digit
 by shape: in a URL's user part and after a password word (``password: temporal``).
 
 Exact secret key names (``api_key``, ``authorization``, ``password``, ``secret``, ``token``
-and ``*_token``/``*_key`` names like ``access_token``) redact their *string* values in
-``redact_value``; numbers are never redacted.
+and ``*_token``/``*_key`` names like ``access_token``, not a cursor's like ``next_page_token``)
+redact their *string* values in ``Redactor.value``; numbers are never redacted.
 
 Pure: no I/O and no environment read at import; the workflow may import it. The process-wide
 redactor is built once at the edge (``workers.build_worker`` from the environment it was
@@ -142,20 +142,23 @@ def _keep_random(prefix_group: int, value_group: int) -> _Replace:
     return replace
 
 
+_random_value = _keep_random(1, 2)
+
+
 def _assigned(match: re.Match[str]) -> str:
     if _PATH.fullmatch(match[2]):
         return match[0]
-    return _keep_random(1, 2)(match)
+    return _random_value(match)
 
 
-def _password(weak: frozenset[str]) -> _Replace:
+def _password(plain: frozenset[str]) -> _Replace:
     """The value after a password word, unless it reads as prose: a plain word after ``:``
     (``Reset your password: click the link``) is kept, unless it is a known (weak) secret.
     After ``=`` or in quotes it is a value whatever it looks like."""
 
     def replace(match: re.Match[str]) -> str:
         prefix, value = match[1], match[2]
-        if "=" in prefix or prefix.endswith(("'", '"')) or not value.isalpha() or value in weak:
+        if "=" in prefix or prefix.endswith(("'", '"')) or not value.isalpha() or value in plain:
             return f"{prefix}{REDACTED}"
         return match[0]
 
@@ -166,7 +169,7 @@ _SHAPES: tuple[tuple[re.Pattern[str], str | _Replace | None], ...] = (
     (_PRIVATE_KEY, REDACTED),
     (_URL_USERINFO, _userinfo),
     (_AUTH_HEADER, rf"\1\2{REDACTED}"),
-    (_BEARER, _keep_random(1, 2)),
+    (_BEARER, _random_value),
     (_PASSWORD, None),  # the redactor's own: it knows its weak values (``_password``)
     (_ASSIGNED, _assigned),
     (_JWT, REDACTED),
