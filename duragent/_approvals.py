@@ -196,8 +196,9 @@ def check_decision(
     ):
         who = sorted(allowed_names) + [f"role {r}" for r in sorted(allowed_roles)]
         return f"{approver!r} may not decide step {step!r}; allowed: {', '.join(who) or 'nobody'}"
-    high_risk = request.kind != "tool_call" or request.risk not in (None, "read")
-    if same_person(approver, request.run_user) and high_risk and not request.allow_self_approval:
+    # Any step a rule gates, read-risk tools included (@tool's default risk is read): a rule
+    # that the run's own user could wave through would be a rule in name only.
+    if same_person(approver, request.run_user) and not request.allow_self_approval:
         return (
             f"separation of duties: {approver!r} started this run and may not decide its own "
             f"step {step!r}; another approver must"

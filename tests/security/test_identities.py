@@ -62,3 +62,21 @@ def test_two_spellings_of_one_approver_in_the_keys_are_refused() -> None:
 
     with pytest.raises(ValueError, match="same person"):
         ApprovalActivities({"Lee": "key-one-0123456789", "lee": "key-two-0123456789"})
+
+
+def test_the_runs_own_user_cannot_approve_a_gated_read_tool() -> None:
+    # @tool's default risk is read; a rule that gates such a tool binds its run's user too.
+    from datetime import UTC, datetime
+
+    from duragent._approvals import ApprovalRequest, check_decision
+
+    at = datetime(2026, 12, 4, tzinfo=UTC)
+    request = ApprovalRequest(
+        step_id="s4", kind="tool_call", agent="a", tool="export_customers", risk="read",
+        approvers=["lee"], run_user="LEE", requested_at=at, expires_at=at,
+    )  # fmt: skip
+    decision = ApprovalDecision(step_id="s4", approver="lee")
+    why = check_decision(decision, {"s4": request}, {}, roles={})
+    assert why is not None and "separation of duties" in why
+    allowed = request.model_copy(update={"allow_self_approval": True})
+    assert check_decision(decision, {"s4": allowed}, {}, roles={}) is None
