@@ -22,13 +22,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from duragent._conditions import (
-    Comparison,
-    Condition,
-    PiiKind,
-    RiskLevel,
-    _Frozen,
-)
+from duragent._comparisons import Comparison, _Frozen
+from duragent._conditions import Condition, PiiKind, RiskLevel
 from duragent._pii import PII_KINDS, TextScan, find_pii, pii_kinds, redact_scan, redact_text
 
 __all__ = [
