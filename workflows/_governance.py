@@ -1,6 +1,7 @@
-"""Governance checkpoints of a run: input and output guardrails, tool-call approvals, review.
+"""Governance checkpoints of a run: input and output guardrails, approvals, review, degrading.
 
-A mixin of ``AgentRun`` (its state lives on the workflow instance). Deterministic like the rest
+Tool calls pass their own gate (``workflows._tool_gate``), built on these. A mixin of
+``AgentRun`` (its state lives on the workflow instance). Deterministic like the rest
 of ``workflows/``: rule evaluation is pure, waiting is ``workflow.wait_condition`` with a timer,
 and only the grader's model call is an activity.
 """
@@ -17,10 +18,7 @@ from duragent._approvals import (
     ApprovalKind,
     ApprovalRequest,
     args_hash,
-    may_decide,
-    same_person,
 )
-from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._guardrails import Decision, Rule, Stage
 from duragent._messages import (
     AuditBatch,
@@ -47,9 +45,6 @@ from workflows._calls import (
 from workflows._desk import ApprovalDesk
 from workflows._guard import Guard
 from workflows._ledger import Ledger
-
-MAX_APPROVAL_ROUNDS = 20
-"""Requests one tool call may open (several rules, edits that need other approvers)."""
 
 
 class RunEnded(Exception):
@@ -352,31 +347,6 @@ class Governance:
             message=message, model="degraded", confidence=1.0, confidence_source="degraded"
         )
 
-    async def _unknown_outcome(
-        self, request: RunRequest, agent: AgentSpec, tool: ToolSpec, call: ToolCall
-    ) -> None:
-        """A tool that may not be retried blindly lost its worker mid-call: ask, do not guess."""
-        self._ledger.errors["unknown_outcome"] += 1
-        review = agent.review
-        if not (review.reviewers or review.reviewer_roles):
-            self._tell(
-                call,
-                f"The outcome of {tool.name} is unknown (the worker running it stopped "
-                "responding). Do not call it again; tell the user a person will check.",
-            )
-            return
-        verdict = await self._ask(
-            "tool_call", agent, None, arguments=call.arguments, rule=None, tool=tool,
-            reason=f"the outcome of {tool.name} is unknown: its worker stopped responding. Check "
-            "whether it took effect: approve to run it again, respond with what happened, or reject",
-        )  # fmt: skip
-        if verdict is not None and verdict.action == "approve":
-            await self._execute_tool(request, agent, tool, call, ref=self._last_request_id)
-        elif verdict is not None and verdict.action == "respond":
-            self._tell(call, verdict.response or "")
-        else:
-            self._tell(call, f"{tool.name} could not be completed; tell the user.")
-
     def _review_reason(self, agent: AgentSpec, confidence: float | None) -> str:
         threshold = agent.review.confidence_threshold
         if threshold is not None and (confidence is None or confidence < threshold):
@@ -385,126 +355,3 @@ class Governance:
         return (
             f"risk score {self._max_risk} above the review threshold {agent.review.risk_threshold}"
         )
-
-    async def _governed_tool_call(
-        self, request: RunRequest, agent: AgentSpec, tool: ToolSpec, call: ToolCall
-    ) -> None:
-        """Validation, guardrails, every approval the arguments need, then the tool.
-
-        One value: the arguments are settled against the tool's schema first, and those exact
-        values are checked, approved, hashed and executed. Every matching approval rule must be
-        satisfied, and an approver's edit is checked again by every rule: an edit that a block
-        rule refuses is refused, one that needs another approver waits for that approver.
-        """
-        try:
-            arguments = validate_arguments(tool.parameters, call.arguments)
-        except ArgumentsInvalid as invalid:
-            self._refuse_arguments(agent, tool, call, str(invalid), by_model=True)
-            return
-        call = call.model_copy(update={"arguments": arguments})
-        decision = self._check_tool(agent, tool, call.arguments)
-        if decision is None:
-            self._tell(call, "not executed: blocked by policy")
-            return
-        ref: str | None = None
-        satisfied: set[str] = set()
-        for _ in range(MAX_APPROVAL_ROUNDS):
-            if decision.action != "require_approval":
-                break
-            waiting = [r for r in decision.approval_rules if r.name not in satisfied]
-            if not waiting:
-                break
-            rule = waiting[0]
-            asked = (
-                decision if decision.rule is not None and rule.name == decision.rule.name else None
-            )
-            verdict = await self._ask(
-                "tool_call", agent, asked, arguments=call.arguments, rule=rule, tool=tool,
-                reason=None if asked else (rule.message or f"rule {rule.name!r} matched"),
-            )  # fmt: skip
-            ref = self._last_request_id
-            if verdict is None or verdict.action == "reject":
-                if rule.on_reject == "end_run":
-                    raise RunEnded("rejected", f"{tool.name} not approved: {self._why(verdict)}")
-                self._tell(
-                    call,
-                    f"The call to {tool.name} was not approved ({self._why(verdict)}). Do not "
-                    "retry it; tell the user it could not be done.",
-                )
-                return
-            if verdict.action == "respond":
-                self._tell(call, verdict.response or "")
-                return
-            if verdict.action == "edit" and verdict.arguments is not None:
-                try:
-                    edited = validate_arguments(tool.parameters, verdict.arguments)
-                except ArgumentsInvalid as invalid:
-                    self._refuse_arguments(agent, tool, call, str(invalid), by_model=False)
-                    return
-                call = call.model_copy(update={"arguments": edited})
-                # The edit is checked again by every rule; the approver who wrote it has
-                # approved these arguments for the rules they may decide, and no others.
-                satisfied = set()
-                decision = self._check_tool(agent, tool, call.arguments)
-                if decision is None:
-                    self._tell(call, "not executed: the edited arguments are blocked by policy")
-                    return
-            satisfied |= self._rules_decided_by(verdict.approver, rule, decision.approval_rules)
-        else:
-            self._tell(call, f"not executed: {tool.name} was edited too many times in approval")
-            return
-        await self._execute_tool(request, agent, tool, call, ref=ref)
-
-    def _rules_decided_by(self, approver: str, asked: Rule, rules: list[Rule]) -> set[str]:
-        """The rules one approval satisfies: the one asked, and every other the same person may
-        decide (by name or role, separation of duties kept) that demands no signed token."""
-        user = self._request.user if self._request else None
-        decided = {asked.name}
-        for rule in rules:
-            if rule.require_token:
-                continue
-            if same_person(approver, user) and not rule.allow_self_approval:
-                continue
-            if may_decide(
-                approver, names=rule.approvers, roles=rule.approver_roles, role_map=self._desk.roles
-            ):
-                decided.add(rule.name)
-        return decided
-
-    def _refuse_arguments(
-        self, agent: AgentSpec, tool: ToolSpec, call: ToolCall, problem: str, *, by_model: bool
-    ) -> None:
-        """Arguments that do not settle to one value: refused, recorded, told to the model."""
-        whose = "" if by_model else "the approver's edited arguments: "
-        text = f"invalid arguments for tool {tool.name!r}: {whose}{problem}"
-        self._ledger.errors["validation_error"] += 1
-        # Recorded as the tool activity used to record bad arguments (a tool_error step whose
-        # detail is validation_error), though the tool never ran.
-        self._ledger.record(
-            "tool_error",
-            agent=agent.name,
-            turn=self._turn,
-            at=workflow.now(),
-            tool=tool.name,
-            arguments=call.arguments if by_model else None,
-            output=text[:2000],
-            detail="validation_error",
-            args_hash=args_hash(call.arguments) if by_model else None,
-            spec_hash=self._hash(agent),
-        )
-        self._tell(call, f"not executed: {text}. Call the tool again with valid arguments.")
-
-    def _check_tool(
-        self, agent: AgentSpec, tool: ToolSpec, arguments: dict[str, Any]
-    ) -> Decision | None:
-        """The tool-call decision, or ``None`` when blocked (told to the model by the caller)."""
-        decision = self._guard.check(
-            agent, "tool_call", turn=self._turn, at=workflow.now(), spec_hash=self._hash(agent),
-            tool=tool.name, risk=tool.risk, arguments=arguments,
-        )  # fmt: skip
-        if decision.action == "block":
-            assert decision.rule is not None
-            if decision.rule.on_block == "end_run":
-                raise RunEnded("rejected", f"{tool.name} blocked by policy: {decision.reason}")
-            return None
-        return decision

@@ -69,14 +69,15 @@ from workflows._calls import (
 )
 from workflows._continuation import Continuation
 from workflows._desk import ApprovalDesk
-from workflows._governance import Governance, RunEnded
+from workflows._governance import RunEnded
 from workflows._guard import Guard
 from workflows._ledger import Ledger
 from workflows._model_chain import ModelChain
+from workflows._tool_gate import ToolGate
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])
-class AgentRun(Governance, Continuation, ModelChain):
+class AgentRun(ToolGate, Continuation, ModelChain):
     """Runs an agent (and the agents it hands off to) to a final answer, durably and governed."""
 
     def __init__(self) -> None:
