@@ -60,11 +60,6 @@ def validate_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]
     return value
 
 
-def coerce_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
-    """Deprecated name of ``validate_arguments`` (it no longer passes unsettled values on)."""
-    return validate_arguments(schema, arguments)
-
-
 MAX_DIGITS = 400
 """Longer numbers are refused: Python reads at most 4,300 digits, and no amount needs 400."""
 

@@ -24,7 +24,7 @@ from activities._transcripts import open_transcript_store
 from activities.models import ModelProvider, ScriptedProvider
 from duragent import App, _redact
 from duragent.audit import AuditLog
-from duragent.encryption import EncryptionCodec, PlaintextCodec
+from duragent.encryption import EncryptionCodec, KeyRing, PlaintextCodec
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
 from workers._client import key_ring
@@ -90,6 +90,7 @@ def install_redactor(
     settings: Settings,
     *,
     approver_keys: Mapping[str, str] | None = None,
+    ring: KeyRing | None = None,
     env: Mapping[str, str] | None = None,
 ) -> _redact.Redactor:
     """Teach the process's redactor (``duragent._redact``) this worker's secrets, once, at
@@ -103,7 +104,6 @@ def install_redactor(
     values = _redact.secrets_from_env(env) | set((approver_keys or {}).values())
     if settings.codec_token:
         values.add(settings.codec_token)
-    ring = key_ring(settings)
     if ring is not None:
         values |= {base64.b64encode(key).decode() for key in ring.keys.values()}
     for dsn in (settings.audit_log, settings.transcript_store):
@@ -138,7 +138,8 @@ def build_worker(
     closes it after the worker has shut down.
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
-    transcripts = open_transcript_store(settings.transcript_store, keys=key_ring(settings))
+    ring = key_ring(settings)  # read once: the store and the redactor both need it
+    transcripts = open_transcript_store(settings.transcript_store, keys=ring)
     models = ModelActivities(
         build_providers() if providers is None else providers,
         prices=prices,
@@ -153,7 +154,7 @@ def build_worker(
         sandbox_task_queue=settings.sandbox_task_queue,
     )
     keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
-    install_redactor(settings, approver_keys=keys)
+    install_redactor(settings, approver_keys=keys, ring=ring)
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
     lenient_codec(client)
@@ -191,10 +192,11 @@ def build_sandbox_worker(
     Isolation is a deployment choice: run these workers where the backend can isolate (bwrap
     needs user namespaces; docker an engine), apart from the workers holding model keys.
     """
-    install_redactor(settings)
+    ring = key_ring(settings)
+    install_redactor(settings, ring=ring)
     tools = ToolActivities(
         app,
-        transcripts=open_transcript_store(settings.transcript_store, keys=key_ring(settings)),
+        transcripts=open_transcript_store(settings.transcript_store, keys=ring),
         sandbox=backend,
     )
     return Worker(

@@ -179,11 +179,15 @@ class ApprovalDesk:
 
     def validate(self, decision: ApprovalDecision) -> None:
         """For the ``decide`` update's validator: raise to refuse before it enters history."""
-        reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
-        if reason is None:
-            reason = self._edit_problem(decision)
+        reason = self._problem(decision)
         if reason is not None:
             raise ValueError(reason)
+
+    def _problem(self, decision: ApprovalDecision) -> str | None:
+        """Why ``decision`` must be refused now: every check but the token's signature."""
+        return check_decision(
+            decision, self.pending, self.decided, roles=self.roles
+        ) or self._edit_problem(decision)
 
     def _edit_problem(self, decision: ApprovalDecision) -> str | None:
         """Why an edit's arguments cannot stand as written, or ``None``.
@@ -271,22 +275,12 @@ class ApprovalDesk:
         """Apply a decision if it passes every check; record it either way."""
         async with self._lock:
             try:
-                reason = check_decision(decision, self.pending, self.decided, roles=self.roles)
-                if reason is None:
-                    reason = self._edit_problem(decision)
+                reason = self._problem(decision)
                 request = self.pending.get(decision.step_id)
-                if (
-                    reason is None
-                    and request is not None
-                    and (decision.token or request.require_token)
-                ):
-                    reason = await self._verify_token(decision, request)
-                    if reason is None:
-                        # The step may have timed out (or been decided) while the token was
-                        # being checked: check again before applying.
-                        reason = check_decision(
-                            decision, self.pending, self.decided, roles=self.roles
-                        )
+                if reason is None and request and (decision.token or request.require_token):
+                    # Checked again after: the step may have timed out (or been decided) while
+                    # the token was being verified.
+                    reason = await self._verify_token(decision, request) or self._problem(decision)
             except ACTIVITY_FAILURES as failure:
                 reason = f"the approval token could not be checked: {failure}"
             except (ValueError, TypeError, RecursionError) as exc:
