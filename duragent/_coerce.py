@@ -74,7 +74,8 @@ def strict_number(text: str) -> int | float | None:
     return int(text)
 
 
-def _show(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """``repr`` clipped to 60 characters, safe for any value (a huge int, a long text)."""
     if isinstance(value, str | bytes) and len(value) > 60:
         value = value[:57]  # repr of a long text costs its length; of a huge int, an error
     try:
@@ -158,7 +159,7 @@ class _Settle:
                 return number
             if _LOOSE_NUMBER.fullmatch(value):
                 raise _Invalid(
-                    f"{_show(value)} is not a plain number; send it as a JSON number (e.g. 150)"
+                    f"{short_repr(value)} is not a plain number; send it as a JSON number (e.g. 150)"
                 )
         # Exact kinds first (as pydantic's smart unions do), then with coercion.
         for strict in (True, False):
@@ -171,7 +172,7 @@ class _Settle:
                 if not trial:
                     return settled
         expected = " or ".join(sorted(types)) or "one of the declared shapes"
-        raise _Invalid(f"{_show(value)} is not {expected}")
+        raise _Invalid(f"{short_repr(value)} is not {expected}")
 
     def _typed(self, schema: dict[str, Any], value: Any, path: str, depth: int) -> Any:
         types = _types(schema)
@@ -210,7 +211,7 @@ class _Settle:
             hint = "; send a plain JSON number (e.g. 150), without separators or spaces"
         elif kind == "string" and "boolean" in types:
             hint = "; send true or false"
-        raise _Invalid(f"expected {expected}, got {kind} {_show(value)}{hint}")
+        raise _Invalid(f"expected {expected}, got {kind} {short_repr(value)}{hint}")
 
     def _object(
         self, schema: dict[str, Any], value: dict[str, Any], path: str, depth: int
@@ -221,7 +222,7 @@ class _Settle:
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
             if not isinstance(key, str):
-                raise _Invalid(f"field names must be strings, got {_show(key)}")
+                raise _Invalid(f"field names must be strings, got {short_repr(key)}")
             if key in properties:
                 out[key] = self.settle(properties[key], item, where, depth + 1)
             elif extra is False:
@@ -261,10 +262,10 @@ class _Settle:
 
     def _constraints(self, schema: dict[str, Any], value: Any) -> None:
         if "const" in schema and not _equal(value, schema["const"]):
-            raise _Invalid(f"must be {_show(schema['const'])}, got {_show(value)}")
+            raise _Invalid(f"must be {short_repr(schema['const'])}, got {short_repr(value)}")
         if "enum" in schema and not any(_equal(value, option) for option in schema["enum"]):
-            options = ", ".join(_show(option) for option in schema["enum"][:20])
-            raise _Invalid(f"{_show(value)} is not one of {options}")
+            options = ", ".join(short_repr(option) for option in schema["enum"][:20])
+            raise _Invalid(f"{short_repr(value)} is not one of {options}")
         if isinstance(value, str):
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 raise _Invalid(f"at most {schema['maxLength']} characters")
@@ -277,7 +278,7 @@ class _Settle:
                 except re.error:
                     matched = True  # a pattern Python cannot read: the tool's own check decides
                 if not matched:
-                    raise _Invalid(f"{_show(value)} does not match the pattern {pattern!r}")
+                    raise _Invalid(f"{short_repr(value)} does not match the pattern {pattern!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):
             for key, holds in (
                 ("minimum", lambda b: value >= b),
@@ -287,7 +288,7 @@ class _Settle:
             ):
                 bound = schema.get(key)
                 if isinstance(bound, int | float) and not holds(bound):
-                    raise _Invalid(f"{_show(value)} breaks {key} {bound}")
+                    raise _Invalid(f"{short_repr(value)} breaks {key} {bound}")
         if isinstance(value, list):
             if "maxItems" in schema and len(value) > schema["maxItems"]:
                 raise _Invalid(f"at most {schema['maxItems']} items")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr, ValidationEr
 from pydantic.json_schema import GenerateJsonSchema, NoDefault, PydanticJsonSchemaWarning
 from pydantic_core import core_schema
 
-from duragent._coerce import strict_number
+from duragent._coerce import short_repr, strict_number
 from duragent._messages import ToolSpec
 from duragent.errors import SpecError
 
@@ -152,7 +152,7 @@ class Tool:
             if not agrees(value, arguments[key]):
                 raise ToolArgumentsError(
                     f"invalid arguments for tool {self.name!r}: {key}: "
-                    f"{_short(arguments[key])} would be read as {_short(_jsonable(value))}; "
+                    f"{short_repr(arguments[key])} would be read as {short_repr(_jsonable(value))}; "
                     "send exactly that value"
                 )
         return values
@@ -264,11 +264,6 @@ def _jsonable(value: Any) -> Any:
         return pydantic_core.to_jsonable_python(value)
     except Exception:
         return repr(value)
-
-
-def _short(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def to_model_text(value: Any) -> str:
