@@ -59,4 +59,4 @@ WORKDIR /app
 USER 10001:10001
 
 ENTRYPOINT ["tini", "--"]
-CMD ["duragent", "worker", "--app", "examples.customer_support.app:app"]
+CMD ["duragent", "worker", "--app", "duragent.examples.customer_support.app:app"]

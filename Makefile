@@ -12,7 +12,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/python -m tools.typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Issue 7's comparison benchmark (~10 min); `make bench BENCH_ARGS=--quick` is the seconds-long smoke.
@@ -37,4 +37,4 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	@touch $(VENV)/.installed $@
 
 clean:
-	rm -rf .duragent .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .duragent .pytest_cache .mypy_cache .mypy_tree .ruff_cache

@@ -6,7 +6,7 @@ every failure leaves here as an ``ApplicationError`` whose ``type`` is the error
 context_length), ``non_retryable`` set for kinds a retry cannot fix, and ``next_retry_delay``
 honouring the provider's Retry-After.
 
-A worker-local ``CircuitBreaker`` (``activities._circuit``) is consulted before each call and
+A worker-local ``CircuitBreaker`` (``duragent.activities._circuit``) is consulted before each call and
 told how it ended: while a model's circuit is open the call fails at once with a non-retryable
 ``circuit_open`` error, so the workflow moves to the next model in the fallback chain without
 spending attempts and backoff on a provider that is down. Scripted models never touch it.
@@ -23,15 +23,15 @@ import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
+from duragent.activities._circuit import CircuitBreaker, circuit_key
+from duragent.activities._confidence import INSTRUCTION, split_self_reported
+from duragent.activities._heartbeat import heartbeating
+from duragent.activities._observe import model_answered, model_call
+from duragent.activities._transcripts import TranscriptError, TranscriptStore
+from duragent.activities.models import ModelProvider
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._circuit import CircuitBreaker, circuit_key
-from activities._confidence import INSTRUCTION, split_self_reported
-from activities._heartbeat import heartbeating
-from activities._observe import model_answered, model_call
-from activities._transcripts import TranscriptError, TranscriptStore
-from activities.models import ModelProvider
 from duragent import Message, ModelRequest, ModelResponse, ProviderError
 from duragent._names import ACTIVITY_MODEL
 from duragent._redact import current as redactor

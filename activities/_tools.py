@@ -23,13 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from duragent.activities._heartbeat import heartbeating
+from duragent.activities._observe import tool_call, tool_finished
+from duragent.activities._transcripts import TranscriptStore
+from duragent.activities.sandbox import Backend, SandboxUnavailable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._heartbeat import heartbeating
-from activities._observe import tool_call, tool_finished
-from activities._transcripts import TranscriptStore
-from activities.sandbox import Backend, SandboxUnavailable
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
 from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL

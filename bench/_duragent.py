@@ -29,7 +29,10 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from activities.models import ScriptedProvider
+from duragent.activities.models import ScriptedProvider
+from duragent.workers import build_worker, connect, start_telemetry
+from duragent.workers._telemetry import Telemetry
+
 from bench import _otlp_sink
 from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
 from bench._fake import Fake
@@ -39,8 +42,6 @@ from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
-from workers import build_worker, connect, start_telemetry
-from workers._telemetry import Telemetry
 
 LABELS = {
     "f": "duragent AgentRun, regular activities",

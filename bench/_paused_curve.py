@@ -34,9 +34,10 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from duragent.activities.models import ScriptedProvider
+from duragent.workers import build_worker, connect
 from temporalio.client import Client, WorkflowHandle
 
-from activities.models import ScriptedProvider
 from bench._measure import peak_rss_mb, percentile, pid_cpu_s, rss_mb
 from bench.approvals import refund_agent
 from duragent import App, RunRequest, RunResult, tool
@@ -45,7 +46,6 @@ from duragent._names import QUERY_PENDING, SA_PENDING, UPDATE_DECIDE
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
-from workers import build_worker, connect
 
 AGENT = "paused"
 IN_FLIGHT = 32

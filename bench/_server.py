@@ -2,7 +2,7 @@
 
 Started directly (not through ``WorkflowEnvironment``) so that its pid is ours to read CPU and
 memory from. In memory, headless, on free ports, with duragent's search attributes registered
-for every scenario alike. ``tuned`` applies ``workers._devserver.TUNING``, the dynamic config
+for every scenario alike. ``tuned`` applies ``duragent.workers._devserver.TUNING``, the dynamic config
 ``duragent dev`` starts its server with (no 50 ms transfer-queue tick before each workflow
 task; timers on time); ``tuned=False`` is the stock server.
 """
@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from duragent.workers._devserver import TUNING, free_port, temporal_binary
+
 from duragent._names import SEARCH_ATTRIBUTES
-from workers._devserver import TUNING, free_port, temporal_binary
 
 __all__ = ["TUNING", "BenchServer", "free_port"]
 

@@ -15,10 +15,11 @@ import asyncio
 import statistics
 import time
 
+from duragent.workers._embedded import embedded
+
 from duragent import Agent, App, RunRequest, tool
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run
-from workers._embedded import embedded
 
 STARTED: list[float] = []
 

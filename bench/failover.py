@@ -30,12 +30,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from duragent.activities.models import AnthropicProvider, ModelProvider, OpenAIProvider
+from duragent.activities.models._base import close_providers
+from duragent.workers import build_worker
+from duragent.workers._devserver import TUNING, temporal_binary
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import AnthropicProvider, ModelProvider, OpenAIProvider
-from activities.models._base import close_providers
 from duragent import Agent, App, RunRequest, RunResult
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import SQLiteAuditLog
@@ -43,8 +45,6 @@ from duragent.client import start_run
 from duragent.logging import configure
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 from duragent.settings import Settings
-from workers import build_worker
-from workers._devserver import TUNING, temporal_binary
 
 NEVER_TRIPS = 1_000_000
 

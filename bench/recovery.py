@@ -12,7 +12,7 @@ Where the time goes (``--explain`` prints it per run, from each run's history): 
 flight on the dead worker is retried after its heartbeat timeout (the app's ``heartbeat_s``,
 2 s); the next workflow task then waits in the dead worker's sticky queue until the server
 gives up on it (the Python SDK's ``sticky_queue_schedule_to_start_timeout``, 10 s by default,
-which ``workers.build_worker`` leaves as is); a workflow task the dead worker had started waits
+which ``duragent.workers.build_worker`` leaves as is); a workflow task the dead worker had started waits
 for the workflow task timeout (10 s by default; ``start_run`` does not set one). So a kill
 costs about heartbeat_s + 10 s whatever it interrupts.
 """
@@ -24,6 +24,8 @@ import asyncio
 import statistics
 import tempfile
 from pathlib import Path
+
+from duragent.workers._devserver import DevServer
 
 from tests.crash.test_kill_worker import (
     SEED,
@@ -40,7 +42,6 @@ from tests.crash.test_kill_worker import (
     summary,
 )
 from tests.e2e.test_cli import free_port
-from workers._devserver import DevServer
 
 
 async def main(kills: int, seed: int, explain: bool) -> None:

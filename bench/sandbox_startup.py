@@ -19,7 +19,8 @@ import platform
 import statistics
 import time
 
-from activities.sandbox import BACKENDS, SandboxUnavailable
+from duragent.activities.sandbox import BACKENDS, SandboxUnavailable
+
 from duragent._sandbox import SandboxJob, SandboxPolicy
 from duragent.report import percentile
 

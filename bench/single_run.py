@@ -18,14 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from duragent.workers._embedded import embedded
+
 from duragent import RunRequest
 from duragent.client import start_run
-from workers._embedded import embedded
 
 
 async def main(runs: int, stock: bool) -> None:
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "support.db"))
-    from examples.customer_support.app import app
+    from duragent.examples.customer_support.app import app
 
     async with embedded(app, tuned=not stock) as (client, _worker):
         walls, events, sizes, turns = [], [], [], set()

@@ -23,6 +23,9 @@ import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from duragent.workers import build_worker, connect, start_telemetry
+from duragent.workers._devserver import TUNING, temporal_binary
+from duragent.workers._payloads import data_converter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,9 +36,6 @@ from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
-from workers import build_worker, connect, start_telemetry
-from workers._devserver import TUNING, temporal_binary
-from workers._payloads import data_converter
 
 WARMUP = 5
 
@@ -74,7 +74,7 @@ async def main(runs: int, only: str | None) -> None:
     dlog.configure(level="WARNING")
     home = Path(tempfile.mkdtemp())
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(home / "support.db"))
-    from examples.customer_support.app import app
+    from duragent.examples.customer_support.app import app
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()

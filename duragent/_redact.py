@@ -27,7 +27,7 @@ and ``*_token``/``*_key`` names like ``access_token``, not a cursor's like ``nex
 redact their *string* values in ``Redactor.value``; numbers are never redacted.
 
 Pure: no I/O and no environment read at import; the workflow may import it. The process-wide
-redactor is built once at the edge (``workers.build_worker`` from the environment it was
+redactor is built once at the edge (``duragent.workers.build_worker`` from the environment it was
 started with) and installed with ``install``; activities, spans and log processors use
 ``current()``. Until a worker installs one, ``current()`` redacts by shape only.
 """
@@ -387,7 +387,7 @@ _installed = Redactor()
 
 def install(redactor: Redactor) -> None:
     """Make ``redactor`` the process's: the worker calls this once at start, with the values
-    of its environment and configuration (``workers.build_worker``)."""
+    of its environment and configuration (``duragent.workers.build_worker``)."""
     global _installed
     _installed = redactor
 

@@ -6,7 +6,7 @@ plain subprocess) under the limits of the agent's ``SandboxPolicy``, and the too
 the job's ``SandboxResult``: output, exit code, produced files and timings. A job that breaks
 a limit ends with a ``Violation``; it is data in the run's record, never a crashed worker.
 
-Pure models only: no I/O here (backends live in ``activities.sandbox``).
+Pure models only: no I/O here (backends live in ``duragent.activities.sandbox``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from duragent.client import start_run
 from duragent.settings import Settings
-from workers import connect
+from duragent.workers import connect
 
 client = await connect(Settings.from_env())
 handle = await start_run(client, RunRequest(agent="support", input="Where is order 1001?"))
@@ -17,23 +17,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from duragent._messages import RunRequest, RunResult
 from duragent._names import TASK_QUEUE, WORKFLOW
-from duragent._pii import redact_text
-
-SUMMARY_WORDS = 12
+from duragent._summary import run_summary
 
 
 def new_workflow_id(agent: str) -> str:
     """``run-<agent>-<short id>``: readable in the Web UI, unique enough to never collide."""
     return f"run-{agent}-{uuid.uuid4().hex[:10]}"
-
-
-def run_summary(request: RunRequest) -> str:
-    """The static summary the Web UI shows for a run: agent and the first words of the input,
-    with PII-like data (cards, emails, phone numbers, ...) redacted: it is shown to everyone who
-    can list runs."""
-    words = redact_text(request.input)[0].split()
-    text = " ".join(words[:SUMMARY_WORDS]) + (" …" if len(words) > SUMMARY_WORDS else "")
-    return f"{request.agent}: {text}"
 
 
 async def start_run(

@@ -20,7 +20,7 @@ def load_app(reference: str) -> App:
     module_name, sep, attribute = reference.partition(":")
     if not sep or not module_name or not attribute:
         raise AppLoadError(
-            f"--app {reference!r} must be 'module:attribute', e.g. 'examples.customer_support.app:app'"
+            f"--app {reference!r} must be 'module:attribute', e.g. 'duragent.examples.customer_support.app:app'"
         )
     # Like `python -m`, resolve modules from the current directory first.
     cwd = str(Path.cwd())

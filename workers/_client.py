@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
+from duragent.workers._payloads import data_converter
+from duragent.workers._telemetry import Telemetry
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -16,8 +18,6 @@ from temporalio.service import RPCError
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.errors import DuragentError
 from duragent.settings import Settings
-from workers._payloads import data_converter
-from workers._telemetry import Telemetry
 
 if TYPE_CHECKING:
     from duragent.encryption import KeyRing

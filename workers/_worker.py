@@ -12,30 +12,38 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from duragent.activities import ModelActivities, SpecActivities, ToolActivities
+from duragent.activities._approvals import ApprovalActivities, load_approver_keys
+from duragent.activities._audit import AuditActivities
+from duragent.activities._circuit import CircuitBreaker
+from duragent.activities._transcripts import open_transcript_store
+from duragent.activities.models import ModelProvider, ScriptedProvider
+from duragent.workers._client import key_ring
+from duragent.workflows import AgentRun
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import ModelActivities, SpecActivities, ToolActivities
-from activities._approvals import ApprovalActivities, load_approver_keys
-from activities._audit import AuditActivities
-from activities._circuit import CircuitBreaker
-from activities._transcripts import open_transcript_store
-from activities.models import ModelProvider, ScriptedProvider
 from duragent import App, _redact
 from duragent.audit import AuditLog
 from duragent.encryption import EncryptionCodec, KeyRing, PlaintextCodec
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
-from workers._client import key_ring
-from workflows import AgentRun
 
 if TYPE_CHECKING:
-    from activities.sandbox import Backend
+    from duragent.activities.sandbox import Backend
 
 PASSTHROUGH_MODULES = (
     # duragent's workflow-facing modules are pure (no I/O, no mutable globals), so sharing one
-    # import across runs is safe and saves re-importing them in every workflow sandbox.
+    # import across runs is safe and saves re-importing them in every workflow sandbox. This
+    # includes the workflow code itself (duragent.workflows): pure bookkeeping and policy (no
+    # I/O, no module state, time only from workflow.now()), so one import serves every run.
+    # Re-imported into each run's sandbox it cost ~5 ms of worker CPU and ~6 ms of latency per
+    # run (the AgentRun class and its @workflow.defn rebuilt) and ~60 KB of memory per cached
+    # run (python -m bench, (f) and the paused curve). What the sandbox would catch in it (a
+    # clock read, a random number) the strict runner below still catches: the replay tests run
+    # every recorded history under it. (duragent.activities and duragent.workers are never
+    # imported by workflow code; the package's __init__ loads them lazily, on first use.)
     "duragent",
     # pydantic and its core are pure and expensive to import; the data converter already uses
     # the host copies, and model classes must be the same objects on both sides of it.
@@ -47,24 +55,32 @@ PASSTHROUGH_MODULES = (
     # OpenTelemetry's global providers must be the process's own: workflow spans and metrics
     # go through the replay-safe providers the worker installed (duragent._telemetry).
     "opentelemetry",
-    # The workflow code itself: pure bookkeeping and policy (no I/O, no module state, time only
-    # from workflow.now()), so one import serves every run. Re-imported into each run's sandbox
-    # it cost ~5 ms of worker CPU and ~6 ms of latency per run (the AgentRun class and its
-    # @workflow.defn rebuilt; more where no .pyc is written) and ~60 KB of memory per cached
-    # run (python -m bench, (f) and the paused curve). What the sandbox would catch in
-    # it (a clock read, a random number) the strict runner below still catches: the replay
-    # tests run every recorded history under it.
-    "workflows",
 )
+WORKFLOW_PACKAGE = "duragent.workflows"
+
+
+def _strict_passthrough() -> list[str]:
+    """Every passthrough module, but with ``duragent`` narrowed to its pure submodules, so that
+    ``duragent.workflows`` (and the package ``__init__``) is imported afresh into the sandbox."""
+    import pkgutil
+
+    import duragent
+
+    pure = [
+        f"duragent.{info.name}"
+        for info in pkgutil.iter_modules(duragent.__path__)
+        if f"duragent.{info.name}" != WORKFLOW_PACKAGE
+    ]
+    return [m for m in PASSTHROUGH_MODULES if m != "duragent"] + pure
 
 
 def sandbox_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
     """The workflow sandbox, kept on, with the pure modules passed through once.
 
-    ``strict=True`` re-imports ``workflows`` into every run's sandbox, so that a
+    ``strict=True`` re-imports ``duragent.workflows`` into every run's sandbox, so that a
     non-deterministic call anywhere in the workflow code fails there (the replay tests use it).
     """
-    modules = [m for m in PASSTHROUGH_MODULES if not (strict and m == "workflows")]
+    modules = _strict_passthrough() if strict else list(PASSTHROUGH_MODULES)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )
@@ -72,7 +88,7 @@ def sandbox_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
 
 def build_providers(env: Mapping[str, str] | None = None) -> dict[str, ModelProvider]:
     """Every provider this worker can serve. openai/anthropic read their keys when called."""
-    from activities.models import AnthropicProvider, OpenAIProvider
+    from duragent.activities.models import AnthropicProvider, OpenAIProvider
 
     env = os.environ if env is None else env
     return {

@@ -1,5 +1,5 @@
 """Workflow definitions. Deterministic code only: see ``workflows/agent_run.py``."""
 
-from workflows.agent_run import AgentRun
+from duragent.workflows.agent_run import AgentRun
 
 __all__ = ["AgentRun"]

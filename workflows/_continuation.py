@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._ledger import Ledger
 from temporalio import workflow
 
 from duragent._approvals import normalize_roles
 from duragent._messages import Carry, Message, ResolvedSpecs, RunRequest
-from workflows._desk import ApprovalDesk
-from workflows._ledger import Ledger
 
 
 class Continuation:

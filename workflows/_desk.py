@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from duragent.workflows._ledger import Ledger
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -32,7 +33,6 @@ from duragent._approvals import (
 from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._messages import StepKind, TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
-from workflows._ledger import Ledger
 
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 MAX_DETAIL = 500

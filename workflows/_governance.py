@@ -1,6 +1,6 @@
 """Governance checkpoints of a run: input and output guardrails, approvals, review, degrading.
 
-Tool calls pass their own gate (``workflows._tool_gate``), built on these. A mixin of
+Tool calls pass their own gate (``duragent.workflows._tool_gate``), built on these. A mixin of
 ``AgentRun`` (its state lives on the workflow instance). Deterministic like the rest
 of ``workflows/``: rule evaluation is pure, waiting is ``workflow.wait_condition`` with a timer,
 and only the grader's model call is an activity.
@@ -11,6 +11,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from duragent.workflows._calls import (
+    ACTIVITY_FAILURES,
+    call_model,
+    error_type,
+    grading_request,
+    parse_grade,
+)
+from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._guard import Guard
+from duragent.workflows._ledger import Ledger
 from temporalio import workflow
 
 from duragent._approvals import (
@@ -35,16 +45,6 @@ from duragent._messages import (
 from duragent._names import ACTIVITY_AUDIT
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, TOOL_NAME, span
-from workflows._calls import (
-    ACTIVITY_FAILURES,
-    call_model,
-    error_type,
-    grading_request,
-    parse_grade,
-)
-from workflows._desk import ApprovalDesk
-from workflows._guard import Guard
-from workflows._ledger import Ledger
 
 
 class RunEnded(Exception):

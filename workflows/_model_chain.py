@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from duragent.workflows._calls import (
+    ACTIVITY_FAILURES,
+    attempt_errors,
+    call_model,
+    error_message,
+    error_type,
+)
+from duragent.workflows._governance import RunEnded
+from duragent.workflows._ledger import Ledger
 from temporalio import workflow
 
 from duragent._messages import (
@@ -23,15 +32,6 @@ from duragent._messages import (
 from duragent._names import HANDOFF_PREFIX
 from duragent._spec import AgentSpec, ModelRef
 from duragent._transcript import TranscriptRef
-from workflows._calls import (
-    ACTIVITY_FAILURES,
-    attempt_errors,
-    call_model,
-    error_message,
-    error_type,
-)
-from workflows._governance import RunEnded
-from workflows._ledger import Ledger
 
 
 class ModelChain:

@@ -4,13 +4,14 @@ One value: a call's arguments are settled against the tool's schema first
 (``duragent._coerce``), and those exact values are checked, approved, hashed and executed.
 Every matching approval rule must be satisfied; an approver's edit is checked again by every
 rule (a blocked edit is refused, one that needs another approver waits for that approver).
-Part of ``AgentRun``, over the checkpoints of ``workflows._governance``; deterministic.
+Part of ``AgentRun``, over the checkpoints of ``duragent.workflows._governance``; deterministic.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from duragent.workflows._governance import Governance, RunEnded
 from temporalio import workflow
 
 from duragent._approvals import args_hash, may_decide, same_person
@@ -18,7 +19,6 @@ from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._guardrails import Decision, Rule
 from duragent._messages import RunRequest, ToolCall, ToolSpec
 from duragent._spec import AgentSpec
-from workflows._governance import Governance, RunEnded
 
 MAX_APPROVAL_ROUNDS = 20
 """Requests one tool call may open (several rules, edits that need other approvers)."""

@@ -16,6 +16,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from duragent.workflows._calls import (
+    ACTIVITY_FAILURES,
+    call_tool,
+    error_message,
+    error_type,
+)
+from duragent.workflows._continuation import Continuation
+from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._governance import RunEnded
+from duragent.workflows._guard import Guard
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._model_chain import ModelChain
+from duragent.workflows._tool_gate import ToolGate
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
@@ -61,19 +74,6 @@ from duragent._names import (
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, CONVERSATION_ID, OPERATION, record_run, span
 from duragent.errors import SpecError
-from workflows._calls import (
-    ACTIVITY_FAILURES,
-    call_tool,
-    error_message,
-    error_type,
-)
-from workflows._continuation import Continuation
-from workflows._desk import ApprovalDesk
-from workflows._governance import RunEnded
-from workflows._guard import Guard
-from workflows._ledger import Ledger
-from workflows._model_chain import ModelChain
-from workflows._tool_gate import ToolGate
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])

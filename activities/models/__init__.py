@@ -5,9 +5,9 @@ Each provider translates its vendor's errors into ``duragent.ProviderError`` in 
 semantics (``non_retryable``, ``next_retry_delay`` from Retry-After).
 """
 
-from activities.models._anthropic import AnthropicProvider
-from activities.models._base import ModelProvider
-from activities.models._openai import OpenAIProvider
-from activities.models._scripted import ScriptedProvider
+from duragent.activities.models._anthropic import AnthropicProvider
+from duragent.activities.models._base import ModelProvider
+from duragent.activities.models._openai import OpenAIProvider
+from duragent.activities.models._scripted import ScriptedProvider
 
 __all__ = ["AnthropicProvider", "ModelProvider", "OpenAIProvider", "ScriptedProvider"]

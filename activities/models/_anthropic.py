@@ -17,10 +17,10 @@ from typing import Any, cast
 
 import anthropic
 from anthropic.types import RawMessageStreamEvent
+from duragent.activities.models import _classify
+from duragent.activities.models._clients import ClientCache
+from duragent.activities.models._openai import parse_arguments
 
-from activities.models import _classify
-from activities.models._clients import ClientCache
-from activities.models._openai import parse_arguments
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 
 PROVIDER = "anthropic"

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import openai
+from duragent.activities.models import _classify
+from duragent.activities.models._clients import ClientCache
 from openai.types.chat import ChatCompletionChunk
 
-from activities.models import _classify
-from activities.models._clients import ClientCache
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 
 PROVIDER = "openai"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activities.sandbox._bwrap import BwrapBackend
-from activities.sandbox._docker import DockerBackend
-from activities.sandbox._runner import Backend, SandboxUnavailable
-from activities.sandbox._subprocess import SubprocessBackend
+from duragent.activities.sandbox._bwrap import BwrapBackend
+from duragent.activities.sandbox._docker import DockerBackend
+from duragent.activities.sandbox._runner import Backend, SandboxUnavailable
+from duragent.activities.sandbox._subprocess import SubprocessBackend
+
 from duragent.errors import DuragentError
 
 BACKENDS: dict[str, type[Backend]] = {

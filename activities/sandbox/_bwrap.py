@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from activities.sandbox._runner import Backend, Launch
-from activities.sandbox._seccomp import program_fd
+from duragent.activities.sandbox._runner import Backend, Launch
+from duragent.activities.sandbox._seccomp import program_fd
 
 INSIDE = "/job"
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from activities.sandbox._runner import Backend, Launch
+from duragent.activities.sandbox._runner import Backend, Launch
 
 DEFAULT_IMAGE = "python:3.11-slim"
 INSIDE = "/job"

@@ -13,7 +13,8 @@ import stat
 import sys
 from pathlib import Path
 
-from activities.sandbox._runner import Backend, Launch, SandboxUnavailable
+from duragent.activities.sandbox._runner import Backend, Launch, SandboxUnavailable
+
 from duragent._sandbox import SandboxJob
 
 

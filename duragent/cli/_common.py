@@ -20,7 +20,7 @@ from duragent.errors import DuragentError
 from duragent.settings import Settings
 
 if TYPE_CHECKING:
-    from workers import Telemetry
+    from duragent.workers import Telemetry
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -38,7 +38,7 @@ AppRef = Annotated[
     str,
     typer.Option("--app", "-A", help="The App to serve, as module:attribute"),
 ]
-DEFAULT_APP = "examples.customer_support.app:app"
+DEFAULT_APP = "duragent.examples.customer_support.app:app"
 
 DEBUG_ENV = "DURAGENT_DEBUG"
 """Set by ``duragent --debug`` too, so the flag reaches every command (and child process)."""
@@ -71,7 +71,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 async def connect_or_explain(s: Settings, telemetry: Telemetry | None = None) -> Client:
-    from workers import connect
+    from duragent.workers import connect
 
     try:
         return await connect(s, telemetry)

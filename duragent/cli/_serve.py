@@ -49,7 +49,7 @@ async def _serve_worker(
 ) -> None:
     """Serve ``app``: the main worker (workflows, models, tools) unless ``main`` is False, and
     a sandbox worker when ``sandbox`` (default: when the app has sandboxed tools)."""
-    from workers import ensure_search_attributes, start_telemetry
+    from duragent.workers import ensure_search_attributes, start_telemetry
 
     telemetry = start_telemetry(s)
     await telemetry.start()
@@ -72,9 +72,9 @@ async def _serve_worker(
 
 
 async def _main_worker(app: App, s: Settings, stack: AsyncExitStack, client: Client) -> None:
-    from activities.models._base import close_providers
+    from duragent.activities.models._base import close_providers
     from duragent.audit import open_audit_log
-    from workers import build_providers, build_worker
+    from duragent.workers import build_providers, build_worker
 
     providers = build_providers()
     stack.push_async_callback(close_providers, providers)
@@ -89,8 +89,8 @@ async def _main_worker(app: App, s: Settings, stack: AsyncExitStack, client: Cli
 
 
 async def _sandbox_worker(app: App, s: Settings, stack: AsyncExitStack, client: Client) -> None:
-    from activities.sandbox import open_backend
-    from workers import build_sandbox_worker
+    from duragent.activities.sandbox import open_backend
+    from duragent.workers import build_sandbox_worker
 
     backend = open_backend(s.sandbox_backend, image=s.sandbox_image)
     worker = build_sandbox_worker(client, app, s, backend=backend)
@@ -106,7 +106,7 @@ def _load(app_ref: str, s: Settings, *, quiet: bool = False) -> App:
     """Configure logging and import the app. ``quiet`` commands (dev, demo) print their own
     progress and log only warnings, unless DURAGENT_LOG_LEVEL asks for more."""
     from duragent import logging as dlog
-    from workers import load_app
+    from duragent.workers import load_app
 
     dlog.configure(level=s.log_level or ("WARNING" if quiet else "INFO"))
     return load_app(app_ref)
@@ -157,7 +157,7 @@ async def _start_dev_server(
     s: Settings, home: Path, port: int, ui_port: int, stack: AsyncExitStack
 ) -> Settings:
     from duragent.cli._codec_cmd import start_dev_codec_server
-    from workers._devserver import DevServer, DevServerError
+    from duragent.workers._devserver import DevServer, DevServerError
 
     # Encryption on: the Web UI decodes payloads through a codec server started here.
     codec_endpoint = start_dev_codec_server(s, ui_port, stack)
@@ -210,7 +210,7 @@ async def demo(
 ) -> None:
     """Start the dev server and a worker, run the app's demo scenarios, print results and links."""
     from duragent.cli._demo import run_scenarios, scenarios_of
-    from workers._devserver import port_open
+    from duragent.workers._devserver import port_open
 
     s = settings(None, None)
     served = _load(app, s, quiet=True)

@@ -1,4 +1,4 @@
-"""The customer-support app: ``duragent worker --app examples.customer_support.app:app``.
+"""The customer-support app: ``duragent worker --app duragent.examples.customer_support.app:app``.
 
 Four agents (``agents.yaml``) and five tools over a local SQLite database (``tools.py``,
 ``db.py``). The entry agent is ``support``. Two of the tools are governed: a refund over $100
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duragent.examples.customer_support.tools import TOOLS
+
 from duragent import App
-from examples.customer_support.tools import TOOLS
 
 HERE = Path(__file__).parent
 

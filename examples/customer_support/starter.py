@@ -1,9 +1,9 @@
 """Run the demo scenarios against a running worker and print what each run did.
 
-python -m examples.customer_support.starter                       # every scenario, scripted,
+python -m duragent.examples.customer_support.starter                       # every scenario, scripted,
                                                                   # then one approval by lee
-python -m examples.customer_support.starter "Where is my order 1003?"
-python -m examples.customer_support.starter --model openai/gpt-4.1-mini
+python -m duragent.examples.customer_support.starter "Where is my order 1003?"
+python -m duragent.examples.customer_support.starter --model openai/gpt-4.1-mini
 
 A run that pauses for a human decision prints the step and the commands that decide it, then
 waits; the approval scenario (``APPROVAL_SCENARIO``) is approved here, as a support lead would.
@@ -15,18 +15,18 @@ import argparse
 import asyncio
 from typing import Any
 
-from temporalio.client import WorkflowHandle
-
-from duragent import ModelRef, RunConfig, RunRequest, RunResult
-from duragent.client import start_run
-from duragent.settings import Settings
-from examples.customer_support.app import (
+from duragent.examples.customer_support.app import (
     APPROVAL_SCENARIO,
     DEMO_APPROVER,
     ENTRY_AGENT,
     SCENARIOS,
 )
-from workers import connect
+from duragent.workers import connect
+from temporalio.client import WorkflowHandle
+
+from duragent import ModelRef, RunConfig, RunRequest, RunResult
+from duragent.client import start_run
+from duragent.settings import Settings
 
 POLL_S = 0.2
 

@@ -19,8 +19,9 @@ import math
 import sqlite3
 from typing import Any, Literal
 
+from duragent.examples.customer_support import db
+
 from duragent import ToolContext, tool
-from examples.customer_support import db
 
 Priority = Literal["low", "normal", "high", "urgent"]
 

@@ -1,4 +1,4 @@
-"""The data-analysis app: ``duragent worker --app examples.data_analysis.app:app``.
+"""The data-analysis app: ``duragent worker --app duragent.examples.data_analysis.app:app``.
 
 Four agents (``agents.yaml``) and three tools (``tools.py``) over a bundled SQLite sales
 database (``db.py``). The entry agent is ``analyst``; a question goes to ``query`` (read-only
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duragent.examples.data_analysis.tools import TOOLS
+
 from duragent import App
-from examples.data_analysis.tools import TOOLS
 
 HERE = Path(__file__).parent
 

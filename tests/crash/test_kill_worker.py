@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from duragent.workers._devserver import DevServer
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -44,7 +45,6 @@ from duragent.mock_llm import MockConfig, MockLLM
 from duragent.mock_llm._engine import Answer, Engine
 from tests.crash import crash_app
 from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, stop
-from workers._devserver import DevServer
 
 APP_REF = "tests.crash.crash_app:app"
 MOCK_LATENCY_MS = 60.0

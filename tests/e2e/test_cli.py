@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from workers._devserver import free_port
+from duragent.workers._devserver import free_port
 
 BIN = Path(sys.executable).parent
 DURAGENT = str(BIN / "duragent")
@@ -203,7 +202,7 @@ def test_demo_exit_runs_every_scenario(tmp_path: Path) -> None:
 
 def test_worker_with_a_bad_app_reference_says_how_to_fix_it(tmp_path: Path) -> None:
     done = subprocess.run(
-        [DURAGENT, "worker", "--app", "examples.customer_support.app:nope"],
+        [DURAGENT, "worker", "--app", "duragent.examples.customer_support.app:nope"],
         cwd=ROOT, env=env_for(tmp_path), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2

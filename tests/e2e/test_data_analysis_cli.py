@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from duragent.activities.sandbox import BwrapBackend
 
-from activities.sandbox import BwrapBackend
 from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, port_open, stop, wait_for
 
-APP = "examples.data_analysis.app:app"
+APP = "duragent.examples.data_analysis.app:app"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SAVED = re.compile(r"^saved out/(sales_q\d_2026\.png) \([\d,]+ bytes\) to (.+)$", re.MULTILINE)
 

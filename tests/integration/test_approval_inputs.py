@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from duragent.activities.models import ScriptedProvider
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -16,7 +17,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 
-from activities.models import ScriptedProvider
 from duragent import RunRequest, RunResult
 from duragent._approvals import ApprovalOutcome, ApprovalRequest, args_hash
 from duragent.approval_tokens import sign_token

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from duragent.activities.models import ScriptedProvider
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
-from activities.models import ScriptedProvider
 from duragent import App, RunRequest, RunResult
 from duragent._approvals import ApprovalOutcome
 from duragent._names import SA_PENDING, SA_STATUS

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
-from activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
-from activities.models._base import close_providers
 from duragent import Agent, App, RunRequest, RunResult
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run

@@ -3,10 +3,10 @@ conversation (through the transcript store); budgets keep counting across execut
 
 from __future__ import annotations
 
+from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.models import ScriptedProvider
 from duragent import Agent, App, RunConfig, RunRequest, RunResult, tool
 from duragent.client import start_run
 from tests.conftest import new_worker

@@ -14,15 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Worker
-
-from activities.models import ScriptedProvider
-from duragent import Message, RunRequest, RunResult
-from duragent._approvals import ApprovalOutcome, ApprovalRequest
-from duragent.client import start_run
-from examples.customer_support import db, starter
-from examples.customer_support.app import (
+from duragent.activities.models import ScriptedProvider
+from duragent.examples.customer_support import db, starter
+from duragent.examples.customer_support.app import (
     APPROVAL_SCENARIO,
     DEMO_APPROVER,
     ENTRY_AGENT,
@@ -30,6 +24,12 @@ from examples.customer_support.app import (
     REVIEW_SCENARIO,
     app,
 )
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from duragent import Message, RunRequest, RunResult
+from duragent._approvals import ApprovalOutcome, ApprovalRequest
+from duragent.client import start_run
 from tests.conftest import BIN, new_worker, wait_for_pending
 
 CARD = "4111 1111 1111 1111"

@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from duragent.activities.models import ScriptedProvider
+from duragent.activities.sandbox import BwrapBackend
+from duragent.examples.data_analysis import db
+from duragent.examples.data_analysis.app import ENTRY_AGENT, SCENARIOS, app
+from duragent.workers import build_sandbox_worker
 from temporalio.client import Client
 
-from activities.models import ScriptedProvider
-from activities.sandbox import BwrapBackend
 from duragent import RunRequest, RunResult, StepRecord
 from duragent.client import start_run
 from duragent.settings import Settings
-from examples.data_analysis import db
-from examples.data_analysis.app import ENTRY_AGENT, SCENARIOS, app
 from tests.conftest import new_worker
-from workers import build_sandbox_worker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FULL_PATH = ["analyst", "query", "processing", "visualization"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.models import ScriptedProvider
 from duragent import Agent, App, RunRequest, tool
 from duragent.client import start_run
 from tests.conftest import new_worker

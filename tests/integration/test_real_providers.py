@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
-from activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
-from activities.models._base import close_providers
 from duragent import Agent, App, RunRequest, RunResult, tool
 from duragent.client import start_run
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM

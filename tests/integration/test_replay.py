@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from duragent.activities.models import ScriptedProvider
+from duragent.workers import sandbox_runner
+from duragent.workflows import AgentRun
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from activities.models import ScriptedProvider
 from duragent import RunRequest
 from duragent.client import start_run
 from tests.conftest import new_worker
-from workers import sandbox_runner
-from workflows import AgentRun
 
 HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 
@@ -45,7 +45,7 @@ async def test_fresh_history_of_the_example_replays(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DURAGENT_EXAMPLE_DB", str(tmp_path / "support.db"))
-    from examples.customer_support.app import app
+    from duragent.examples.customer_support.app import app
 
     async with new_worker(client, app, providers={"scripted": ScriptedProvider()}) as worker:
         handle = await start_run(

@@ -17,10 +17,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from duragent.activities.models import ModelProvider, OpenAIProvider
+from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
-from activities.models import ModelProvider, OpenAIProvider
-from activities.models._base import close_providers
 from duragent import Agent, App, ModelRef, RunConfig, RunRequest, RunResult
 from duragent._names import LATENCY_BUCKETS_S
 from duragent.cli._report_runs import compute_report

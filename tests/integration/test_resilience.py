@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from duragent.activities.models import ScriptedProvider
 from temporalio.client import Client
 
-from activities.models import ScriptedProvider
 from duragent import Agent, App, RunRequest, RunResult, ToolContext, tool
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run
@@ -171,8 +171,8 @@ async def test_model_retry_policy_comes_from_the_spec(client: Client) -> None:
             script=[{"say": "backup answered"}],
             retry={"max_attempts": 5, "initial_s": 0.01, "backoff": 1.0},
         )
-        from activities.models import OpenAIProvider
-        from activities.models._base import close_providers
+        from duragent.activities.models import OpenAIProvider
+        from duragent.activities.models._base import close_providers
 
         providers = {"openai": OpenAIProvider(api_key="test"), **SCRIPTED}
         app = App(agents=[spec], tools=[])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from duragent.workers import Telemetry, connect, start_telemetry
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,7 +27,6 @@ from duragent._names import WORKFLOW
 from duragent.client import start_run
 from duragent.settings import Settings
 from tests.conftest import new_worker
-from workers import Telemetry, connect, start_telemetry
 
 
 @dataclass

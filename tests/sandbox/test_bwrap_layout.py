@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from duragent.activities.sandbox import _bwrap
 
-from activities.sandbox import _bwrap
 from duragent._sandbox import SandboxJob, SandboxPolicy
 from tests.sandbox.conftest import dump, open_or_skip
 

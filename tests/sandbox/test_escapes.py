@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+from duragent.activities.sandbox import Backend
+from duragent.activities.sandbox._runner import UID_BASE, UID_POOL
 from temporalio.client import Client
 
-from activities.sandbox import Backend
-from activities.sandbox._runner import UID_BASE, UID_POOL
 from duragent._sandbox import SandboxJob, SandboxPolicy, SandboxResult
 from tests.sandbox.attempts import ATTEMPTS, Attempt, Host, program
 from tests.sandbox.conftest import dump

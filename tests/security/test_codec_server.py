@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from duragent.activities.models import ScriptedProvider
+from duragent.examples.customer_support import db
+from duragent.examples.customer_support.app import ENTRY_AGENT, app
+from duragent.workers import connect
+from duragent.workers._devserver import free_port, port_open
 from temporalio.client import Client
 
-from activities.models import ScriptedProvider
 from duragent import RunRequest
 from duragent.client import start_run
 from duragent.encryption import new_key
 from duragent.settings import Settings
-from examples.customer_support import db
-from examples.customer_support.app import ENTRY_AGENT, app
 from tests.conftest import new_worker
-from workers import connect
-from workers._devserver import free_port, port_open
 
 BIN = Path(sys.executable).parent
 CANARY = "zebra-canary-5521"

@@ -8,11 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from duragent.activities._transcripts import TranscriptError, open_transcript_store
+from duragent.workers._client import key_ring
+from duragent.workers._payloads import THRESHOLD, data_converter
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from activities._transcripts import TranscriptError, open_transcript_store
 from duragent import Message, RunRequest
 from duragent.encryption import (
     ENCODING,
@@ -24,8 +26,6 @@ from duragent.encryption import (
     new_key,
 )
 from duragent.settings import Settings
-from workers._client import key_ring
-from workers._payloads import THRESHOLD, data_converter
 
 CANARY = "canary-7f3a-plaintext"
 K1, K2 = base64.b64decode(new_key()), base64.b64decode(new_key())

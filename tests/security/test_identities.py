@@ -58,7 +58,7 @@ def test_two_spellings_of_one_approver_in_an_app_are_refused() -> None:
 
 
 def test_two_spellings_of_one_approver_in_the_keys_are_refused() -> None:
-    from activities._approvals import ApprovalActivities
+    from duragent.activities._approvals import ApprovalActivities
 
     with pytest.raises(ValueError, match="same person"):
         ApprovalActivities({"Lee": "key-one-0123456789", "lee": "key-two-0123456789"})

@@ -29,14 +29,15 @@ from typing import Any
 
 import pytest
 import structlog
+from duragent.activities import ToolActivities
+from duragent.activities._audit import AuditActivities
+from duragent.activities.models import ModelProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
+from duragent.activities.sandbox import SubprocessBackend
+from duragent.workers import build_providers
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
-from activities import ToolActivities
-from activities._audit import AuditActivities
-from activities.models import ModelProvider, ScriptedProvider
-from activities.models._base import close_providers
-from activities.sandbox import SubprocessBackend
 from duragent import (
     Agent,
     App,
@@ -62,7 +63,6 @@ from duragent.client import start_run
 from duragent.mock_llm import MockLLM
 from duragent.settings import Settings
 from tests.conftest import new_worker
-from workers import build_providers
 
 URL_PASSWORD = "hunter2-canary-9c4e"
 API_KEY = "proj-canary-Zx81Qm4Rt7Lw"

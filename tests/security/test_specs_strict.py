@@ -181,7 +181,7 @@ def test_a_duplicate_inside_an_anchored_mapping_is_found_when_merged_first() -> 
 
 
 def test_approver_keys_file_with_a_name_twice_is_refused(tmp_path: Path) -> None:
-    from activities._approvals import load_approver_keys
+    from duragent.activities._approvals import load_approver_keys
 
     path = write(tmp_path, "alice: key-one\nbob: key-two\nalice: key-three\n", "keys.yaml")
     with pytest.raises(ValueError) as caught:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from duragent.workers._devserver import DevServer, free_port
 
 from tests.security.test_codec_server import (
     CANARY,
@@ -19,7 +20,6 @@ from tests.security.test_codec_server import (
     start_codec_server,
     stop,
 )
-from workers._devserver import DevServer, free_port
 
 
 def chromium() -> str:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from duragent.activities._audit import AuditActivities
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities._audit import AuditActivities
 from duragent._messages import StepRecord
 from duragent.audit import AuditBatch, AuditEntry, SQLiteAuditLog
 

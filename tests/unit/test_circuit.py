@@ -9,11 +9,11 @@ import threading
 from datetime import timedelta
 
 import pytest
+from duragent.activities import ModelActivities
+from duragent.activities._circuit import OUTAGE_KINDS, CircuitBreaker, circuit_key
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import ModelActivities
-from activities._circuit import OUTAGE_KINDS, CircuitBreaker, circuit_key
 from duragent import Message, ModelRef, ModelRequest, ModelResponse, ProviderError
 from duragent.errors import ProviderErrorKind
 from duragent.settings import Settings

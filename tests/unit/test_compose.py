@@ -8,6 +8,7 @@ breaks a user's ``docker compose up`` or ``--scale worker=N``, or silently chang
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import re
 import shlex
@@ -324,8 +325,7 @@ def test_the_image_starts_a_duragent_worker(dockerfile: list[tuple[str, str]]) -
     app = argv[argv.index("--app") + 1]
     module, _, attribute = app.partition(":")
     assert attribute, f"--app {app} must be module:attribute"
-    module_path = ROOT.joinpath(*module.split("."))
-    assert module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()
+    assert importlib.util.find_spec(module) is not None, f"--app {app}: no module {module}"
 
 
 def test_the_build_context_holds_what_the_image_copies(dockerfile: list[tuple[str, str]]) -> None:

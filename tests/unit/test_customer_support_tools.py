@@ -9,24 +9,24 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
-from duragent import ToolContext
-from duragent._guardrails import EvalContext, evaluate
-from examples.customer_support import db
-from examples.customer_support.app import (
+from duragent.examples.customer_support import db
+from duragent.examples.customer_support.app import (
     APPROVAL_SCENARIO,
     PASSWORD_RESET_SCENARIO,
     REVIEW_SCENARIO,
     SCENARIOS,
     app,
 )
-from examples.customer_support.tools import (
+from duragent.examples.customer_support.tools import (
     account_status,
     create_ticket,
     lookup_order,
     refund_order,
     reset_password,
 )
+
+from duragent import ToolContext
+from duragent._guardrails import EvalContext, evaluate
 
 
 @pytest.fixture(autouse=True)

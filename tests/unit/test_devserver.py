@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from workers._devserver import _ephemeral_range, free_port
+from duragent.workers._devserver import _ephemeral_range, free_port
 
 
 def test_free_ports_are_free_and_below_the_ephemeral_range() -> None:

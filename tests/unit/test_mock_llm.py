@@ -13,9 +13,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+from duragent.activities.models import OpenAIProvider
 from openai.types.chat import ChatCompletionMessageParam
 
-from activities.models import OpenAIProvider
 from duragent import Message, ModelRef, ModelRequest, ProviderError, ScriptCall, ScriptRule
 from duragent.errors import SpecError
 from duragent.mock_llm import FAULT_HEADER, FaultProfile, MockConfig, MockLLM

@@ -8,9 +8,9 @@ from typing import Any
 
 import anthropic
 import pytest
+from duragent.activities.models import AnthropicProvider
+from duragent.activities.models._anthropic import to_anthropic_messages
 
-from activities.models import AnthropicProvider
-from activities.models._anthropic import to_anthropic_messages
 from duragent import (
     Message,
     ModelRef,

@@ -10,10 +10,10 @@ from typing import Any
 
 import openai
 import pytest
+from duragent.activities.models import OpenAIProvider
+from duragent.activities.models._classify import retry_after_s
+from duragent.activities.models._openai import parse_arguments, to_openai_messages
 
-from activities.models import OpenAIProvider
-from activities.models._classify import retry_after_s
-from activities.models._openai import parse_arguments, to_openai_messages
 from duragent import (
     Message,
     ModelRef,

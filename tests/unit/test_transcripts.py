@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from duragent.activities._transcripts import TranscriptError, TranscriptStore, open_transcript_store
 
-from activities._transcripts import TranscriptError, TranscriptStore, open_transcript_store
 from duragent import Message
 from tests.conftest import PostgresServer
 
