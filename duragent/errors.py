@@ -77,7 +77,23 @@ ProviderErrorKind = Literal[
     "circuit_open",
 ]
 
-RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "timeout", "server_error", "connection"})
+RETRY_SEMANTICS: dict[ProviderErrorKind, bool] = {
+    # The one table of what a retry of a model call can fix (True: retried with the model's
+    # backoff; False: failed over to the next model in the chain at once). The activity marks
+    # its ApplicationError ``non_retryable`` from it, and the workflow's retry policy lists the
+    # False kinds as non-retryable error types, so either side alone is enough.
+    "rate_limit": True,  # after Retry-After when the provider sent one
+    "timeout": True,
+    "server_error": True,
+    "connection": True,
+    "auth": False,  # a retry cannot fix a key
+    "invalid_request": False,
+    "content_filter": False,  # the input must change
+    "context_length": False,  # the conversation must shrink
+    "circuit_open": False,  # this worker saw the provider down: fail over now
+}
+RETRYABLE_KINDS: frozenset[str] = frozenset(k for k, retry in RETRY_SEMANTICS.items() if retry)
+NON_RETRYABLE_KINDS: tuple[str, ...] = tuple(k for k, retry in RETRY_SEMANTICS.items() if not retry)
 
 
 class ProviderError(DuragentError):

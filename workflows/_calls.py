@@ -25,15 +25,7 @@ from duragent._messages import (
 )
 from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL
 from duragent._spec import ModelRef, RetrySpec, Timeouts
-
-NON_RETRYABLE_MODEL_ERRORS = [
-    "auth",
-    "invalid_request",
-    "content_filter",
-    "context_length",
-    "circuit_open",
-]
-"""A retry cannot fix these: fail over to the next model at once."""
+from duragent.errors import NON_RETRYABLE_KINDS
 
 
 def tool_retry(tool: ToolSpec) -> RetryPolicy:
@@ -88,7 +80,7 @@ def model_retry(spec: RetrySpec) -> RetryPolicy:
         backoff_coefficient=spec.backoff,
         maximum_interval=timedelta(seconds=spec.max_interval_s),
         maximum_attempts=spec.max_attempts,
-        non_retryable_error_types=NON_RETRYABLE_MODEL_ERRORS,
+        non_retryable_error_types=list(NON_RETRYABLE_KINDS),
     )
 
 
