@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from duragent._messages import Message
 from duragent._sqlite import enable_wal
+from duragent._stores import UnsupportedStoreError, parse_store_location
 from duragent._transcript import content_digest
 
 if TYPE_CHECKING:
@@ -246,15 +247,10 @@ class PostgresTranscriptStore(TranscriptStore):
 def open_transcript_store(location: str | Path, *, keys: KeyRing | None = None) -> TranscriptStore:
     """``postgresql://…`` opens PostgreSQL; anything else is a SQLite file path. With ``keys``
     the store writes ciphertext."""
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        return PostgresTranscriptStore(text, keys=keys)
-    if "://" in text and not text.startswith("sqlite:///"):
-        # Not a path: taken as one, 'postgresql+psycopg://user:pw@host/db' became a local
-        # SQLite file (named with the password), and workers stopped sharing their store.
-        scheme = text.split("://", 1)[0][:40]
-        raise TranscriptError(
-            f"unsupported transcript store scheme {scheme!r}: use a file path, sqlite:///path "
-            "or postgresql://user@host/db"
-        )
-    return TranscriptStore(text.removeprefix("sqlite:///"), keys=keys)
+    try:
+        where = parse_store_location(location, what="transcript store")
+    except UnsupportedStoreError as exc:
+        raise TranscriptError(str(exc)) from None
+    if where.kind == "postgres":
+        return PostgresTranscriptStore(where.target, keys=keys)
+    return TranscriptStore(where.target, keys=keys)

@@ -44,10 +44,10 @@ from duragent._comparisons import (
     _steps,
     _Tests,
 )
+from duragent._vocab import RiskLevel
 
 __all__ = ["MISSING", "Comparison", "Condition", "Facts", "PiiKind", "RiskLevel"]
 
-RiskLevel = Literal["read", "write", "destructive", "external"]
 PiiKind = Literal["email", "phone", "credit_card", "ssn", "iban", "ip_address", "api_key"]
 
 

@@ -23,8 +23,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from duragent._comparisons import Comparison, _Frozen
-from duragent._conditions import Condition, PiiKind, RiskLevel
+from duragent._conditions import Condition, PiiKind
 from duragent._pii import PII_KINDS, TextScan, find_pii, pii_kinds, redact_scan, redact_text
+from duragent._vocab import RiskLevel
 
 __all__ = [
     "PII_KINDS",

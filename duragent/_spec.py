@@ -29,9 +29,7 @@ from pydantic import (
 
 from duragent._guardrails import Rule, validate_policy
 from duragent._sandbox import SandboxPolicy
-
-PROVIDERS = ("openai", "anthropic", "scripted")
-"""Model providers a worker can serve."""
+from duragent._vocab import PROVIDERS, ProviderName
 
 _NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 
@@ -46,7 +44,7 @@ class ModelRef(_Frozen):
     In YAML and in ``Agent(model=...)`` the string ``"openai/gpt-5.5"`` is accepted.
     """
 
-    provider: Literal["openai", "anthropic", "scripted"]
+    provider: ProviderName
     name: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     """Passed to the provider: temperature, max_tokens, ..."""
@@ -155,9 +153,10 @@ class ScriptRule(_Frozen):
     The first rule whose conditions match the conversation's last message answers. ``when`` is a
     case-insensitive regex searched in that message's text; ``on`` restricts the message's role
     (``user`` or ``tool``); ``tool`` restricts to a result of that tool. Exactly one of ``say``,
-    ``call`` or ``handoff`` is the answer. Templates in ``say`` and in string arguments of
-    ``call``: ``{input}`` (the last user message), ``{1}`` or ``{name}`` (regex groups) and
-    ``{result.field}`` (a field of the last tool result's JSON).
+    ``call``, ``calls`` or ``handoff`` is the answer. Templates in ``say`` and in string arguments
+    of ``call``: ``{input}`` (the last user message), ``{1}`` or ``{name}`` (regex groups),
+    ``{result.field}`` (a field of the last tool result's JSON) and ``{results.<tool>}`` (the
+    result of each tool the last turn called, by tool name).
     """
 
     when: str | None = None
@@ -165,6 +164,8 @@ class ScriptRule(_Frozen):
     tool: str | None = None
     say: str | None = None
     call: ScriptCall | None = None
+    calls: list[ScriptCall] | None = Field(default=None, min_length=1)
+    """Several tool calls at once (a coordinator asking two delegates in parallel)."""
     handoff: str | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
 
@@ -180,10 +181,10 @@ class ScriptRule(_Frozen):
 
     @model_validator(mode="after")
     def _one_answer(self) -> ScriptRule:
-        answers = [a for a in ("say", "call", "handoff") if getattr(self, a) is not None]
+        answers = [a for a in ("say", "call", "calls", "handoff") if getattr(self, a) is not None]
         if len(answers) != 1:
             raise ValueError(
-                "a script rule needs exactly one of 'say', 'call' or 'handoff'"
+                "a script rule needs exactly one of 'say', 'call', 'calls' or 'handoff'"
                 + (f" (it has {', '.join(answers)})" if answers else "")
             )
         return self

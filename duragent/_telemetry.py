@@ -35,9 +35,9 @@ from duragent._names import (
     METRIC_TOKENS,
 )
 from duragent._redact import redact
+from duragent._vocab import LAYERS
 
 SCOPE = "duragent"
-LAYERS = ("input", "reasoning", "output", "tool", "approval", "orchestration")
 
 # GenAI semantic-convention attribute names (opentelemetry-semantic-conventions, gen_ai.*).
 OPERATION = "gen_ai.operation.name"

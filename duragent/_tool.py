@@ -14,7 +14,7 @@ import enum
 import inspect
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
@@ -25,9 +25,9 @@ from pydantic_core import core_schema
 
 from duragent._coerce import short_repr, strict_number
 from duragent._messages import ToolSpec
+from duragent._vocab import RiskLevel
 from duragent.errors import SpecError
 
-Risk = Literal["read", "write", "destructive", "external"]
 Execution = Literal["auto", "activity", "local"]
 
 LOCAL_TIMEOUT_LIMIT_S = 10.0
@@ -67,7 +67,7 @@ class Tool:
     fn: Callable[..., Any]
     arguments_model: type[BaseModel]
     context_param: str | None
-    risk: Risk
+    risk: RiskLevel
     idempotent: bool
     sandboxed: bool
     timeout_s: float
@@ -283,7 +283,7 @@ def _build(
     *,
     name: str | None,
     description: str | None,
-    risk: Risk,
+    risk: RiskLevel,
     idempotent: bool | None,
     sandboxed: bool,
     timeout: float,
@@ -353,7 +353,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
-    risk: Risk = "read",
+    risk: RiskLevel = "read",
     idempotent: bool | None = None,
     sandboxed: bool = False,
     timeout: float = 30.0,
@@ -368,7 +368,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
-    risk: Risk = "read",
+    risk: RiskLevel = "read",
     idempotent: bool | None = None,
     sandboxed: bool = False,
     timeout: float = 30.0,
@@ -398,6 +398,3 @@ def tool(
         )
 
     return decorate(fn) if fn is not None else decorate
-
-
-ToolFunction = Callable[..., Awaitable[Any]] | Callable[..., Any]

@@ -6,8 +6,14 @@ semantics (``non_retryable``, ``next_retry_delay`` from Retry-After).
 """
 
 from duragent.activities.models._anthropic import AnthropicProvider
-from duragent.activities.models._base import ModelProvider
+from duragent.activities.models._base import ModelProvider, close_providers
 from duragent.activities.models._openai import OpenAIProvider
 from duragent.activities.models._scripted import ScriptedProvider
 
-__all__ = ["AnthropicProvider", "ModelProvider", "OpenAIProvider", "ScriptedProvider"]
+__all__ = [
+    "AnthropicProvider",
+    "ModelProvider",
+    "OpenAIProvider",
+    "ScriptedProvider",
+    "close_providers",
+]

@@ -22,8 +22,9 @@ from duragent.activities.models._clients import ClientCache
 from duragent.activities.models._openai import parse_arguments
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
+from duragent._vocab import ProviderName
 
-PROVIDER = "anthropic"
+PROVIDER: ProviderName = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 1024
 """The Messages API requires ``max_tokens``; ``ModelRef.params['max_tokens']`` overrides it."""

@@ -21,8 +21,9 @@ from duragent.activities.models._clients import ClientCache
 from openai.types.chat import ChatCompletionChunk
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
+from duragent._vocab import ProviderName
 
-PROVIDER = "openai"
+PROVIDER: ProviderName = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """Sent to OpenAI-compatible servers that need no key: the SDK refuses to build without one."""
 _RESERVED = frozenset({"model", "messages", "stream", "stream_options", "tools", "logprobs"})

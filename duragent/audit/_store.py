@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from duragent._sqlite import enable_wal
+from duragent._stores import UnsupportedStoreError, parse_store_location
 from duragent.audit._chain import (
     COLUMNS,
     GENESIS,
@@ -308,20 +309,15 @@ def open_audit_log(url_or_path: str | os.PathLike[str], *, create: bool = True) 
 
     With ``create=False`` a SQLite file that does not exist is an error rather than a new log.
     """
-    location = os.fspath(url_or_path)
-    if location.startswith(("postgresql://", "postgres://")):
+    try:
+        location = parse_store_location(url_or_path, what="audit log")
+    except UnsupportedStoreError as exc:
+        raise AuditError(str(exc)) from None
+    if location.kind == "postgres":
         from duragent.audit._postgres import PostgresAuditLog
 
-        return PostgresAuditLog(location)
-    if location.startswith("sqlite:///"):
-        location = location.removeprefix("sqlite:///")
-    elif "://" in location:
-        scheme = location.split("://", 1)[0][:40]  # the rest may hold a password
-        raise AuditError(
-            f"unsupported audit log scheme {scheme!r}: use a file path, sqlite:///path or "
-            "postgresql://user@host/db"
-        )
-    path = Path(location).expanduser()
+        return PostgresAuditLog(location.target)
+    path = Path(location.target).expanduser()
     if not create and not path.exists():
         raise AuditError(
             f"no audit log at {path}: pass --log, or set DURAGENT_AUDIT_LOG to the log workers "

@@ -72,7 +72,7 @@ async def _serve_worker(
 
 
 async def _main_worker(app: App, s: Settings, stack: AsyncExitStack, client: Client) -> None:
-    from duragent.activities.models._base import close_providers
+    from duragent.activities.models import close_providers
     from duragent.audit import open_audit_log
     from duragent.workers import build_providers, build_worker
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from duragent import _vocab
 from duragent._messages import RunResult
 
 
@@ -23,7 +24,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-LAYERS = ("total", "input", "reasoning", "output", "tool", "approval", "orchestration")
+LAYERS = ("total", *_vocab.LAYERS)
 """Keys of ``Report.latency_s``: the run's wall time, then each layer of ``LatencyBreakdown``."""
 
 ERROR_STATUSES = frozenset({"failed", "budget_exceeded"})
