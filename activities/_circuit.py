@@ -52,20 +52,6 @@ def circuit_key(model: ModelRef) -> str:
     return f"{key}@{model.base_url}" if model.base_url else key
 
 
-@dataclass(frozen=True)
-class CircuitStatus:
-    """One circuit as ``snapshot()`` reports it (for tests and metrics)."""
-
-    state: CircuitState
-    failures: int
-    """Consecutive outage failures so far (closed), or the count that opened it."""
-    last_kind: str | None
-    """The kind of the last outage failure."""
-    open_for_s: float | None
-    """Seconds since the circuit (re-)opened; ``None`` when closed."""
-    trial_in_flight: bool
-
-
 @dataclass
 class _Circuit:
     state: CircuitState = "closed"
@@ -162,22 +148,6 @@ class CircuitBreaker:
                 return "closed"
             self._refresh(key, circuit, self._clock())
             return circuit.state
-
-    def snapshot(self) -> dict[str, CircuitStatus]:
-        """Every circuit this worker has seen, by key."""
-        with self._lock:
-            now = self._clock()
-            result = {}
-            for key, circuit in self._circuits.items():
-                self._refresh(key, circuit, now)
-                result[key] = CircuitStatus(
-                    state=circuit.state,
-                    failures=circuit.failures,
-                    last_kind=circuit.last_kind,
-                    open_for_s=None if circuit.state == "closed" else now - circuit.opened_at,
-                    trial_in_flight=circuit.trial,
-                )
-            return result
 
     # -- under the lock ----------------------------------------------------------------------
 

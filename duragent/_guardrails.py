@@ -24,7 +24,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from duragent._comparisons import Comparison, _Frozen
 from duragent._conditions import Condition, PiiKind
-from duragent._pii import PII_KINDS, TextScan, find_pii, pii_kinds, redact_scan, redact_text
+from duragent._pii import PII_KINDS, TextScan, pii_kinds, redact_scan, redact_text
 from duragent._vocab import RiskLevel
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "Rule",
     "Stage",
     "evaluate",
-    "find_pii",
     "redact_text",
     "validate_policy",
 ]

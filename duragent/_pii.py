@@ -231,15 +231,6 @@ def _find(scan: TextScan, kinds: tuple[PiiKind, ...]) -> list[tuple[int, int, Pi
     return kept
 
 
-def find_pii(text: str, kinds: Iterable[PiiKind] | None = None) -> list[tuple[PiiKind, str]]:
-    """PII-like substrings of ``text`` as ``(kind, match)``, in text order, without overlaps.
-
-    ``kinds`` restricts the search (default: every kind). Credit cards must pass the Luhn check
-    and IBANs the mod-97 check; phone numbers need a ``+`` country code or NANP separators.
-    """
-    return [(kind, text[start:end]) for start, end, kind in _find(TextScan(text), pii_kinds(kinds))]
-
-
 def redact_text(text: str, kinds: Iterable[PiiKind] | None = None) -> tuple[str, list[str]]:
     """Replace PII with ``[REDACTED:<kind>]``; return the new text and the kind of each
     replacement, in order.

@@ -16,11 +16,11 @@ from duragent._guardrails import (
     EvalContext,
     Rule,
     evaluate,
-    find_pii,
     redact_text,
     validate_policy,
 )
 from duragent._loader import load_yaml
+from tests.unit._pii import find_pii
 
 
 def rule(**fields: Any) -> Rule:

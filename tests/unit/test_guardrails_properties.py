@@ -21,9 +21,9 @@ from duragent._guardrails import (
     EvalContext,
     Rule,
     evaluate,
-    find_pii,
     redact_text,
 )
+from tests.unit._pii import find_pii
 
 SETTINGS = settings(max_examples=200, deadline=None)
 POLICY_SETTINGS = settings(max_examples=100, deadline=None)  # whole policies: slower to build
