@@ -21,12 +21,17 @@ from duragent.examples.customer_support.app import (
     ENTRY_AGENT,
     SCENARIOS,
 )
-from duragent.workers import connect
-from temporalio.client import WorkflowHandle
 
-from duragent import ModelRef, RunConfig, RunRequest, RunResult
-from duragent.client import start_run
-from duragent.settings import Settings
+from duragent import (
+    ModelRef,
+    RunConfig,
+    RunHandle,
+    RunRequest,
+    RunResult,
+    Settings,
+    connect,
+    start_run,
+)
 
 POLL_S = 0.2
 
@@ -53,7 +58,7 @@ def describe(text: str, result: RunResult, url: str) -> str:
     )
 
 
-async def first_pending(handle: WorkflowHandle[Any, RunResult]) -> dict[str, Any] | None:
+async def first_pending(handle: RunHandle) -> dict[str, Any] | None:
     """The run's first step waiting for a decision, or ``None`` once the run has finished."""
     result_task = asyncio.ensure_future(handle.result())
     try:
@@ -86,7 +91,7 @@ def how_to_decide(workflow_id: str, request: dict[str, Any]) -> str:
     )
 
 
-async def run_one(handle: WorkflowHandle[Any, RunResult], *, approve_as: str | None) -> RunResult:
+async def run_one(handle: RunHandle, *, approve_as: str | None) -> RunResult:
     """Follow a run to its result; approve each paused step as ``approve_as`` if given."""
     while (request := await first_pending(handle)) is not None:
         print(how_to_decide(handle.id, request))

@@ -15,10 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from duragent import RunConfig, RunRequest
-from duragent._approvals import ApprovalRequest
-from duragent.client import start_run
-from workers._embedded import embedded
+from duragent import ApprovalRequest, RunConfig, RunRequest, start_run
+from duragent.testing import embedded
 
 HERE = Path(__file__).parent
 REFUND = "I want a refund of 150 for order 1006, the chair arrived damaged."
@@ -55,7 +53,7 @@ CASES: dict[str, tuple[RunRequest, dict[str, Any] | None]] = {
 
 async def main(version: str) -> None:
     os.environ.setdefault("DURAGENT_EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "support.db"))
-    from examples.customer_support.app import app
+    from duragent.examples.customer_support.app import app
 
     async with embedded(app) as (client, _worker):
         for name, (request, decision) in CASES.items():

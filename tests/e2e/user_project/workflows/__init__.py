@@ -1,0 +1,1 @@
+"""The project's own workflows (its own ``workflows`` package: duragent's is ``duragent.workflows``)."""
