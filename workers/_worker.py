@@ -13,11 +13,16 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from duragent.activities import ModelActivities, SpecActivities, ToolActivities
-from duragent.activities._approvals import ApprovalActivities, load_approver_keys
-from duragent.activities._audit import AuditActivities
-from duragent.activities._circuit import CircuitBreaker
-from duragent.activities._transcripts import open_transcript_store
+from duragent.activities import (
+    ApprovalActivities,
+    AuditActivities,
+    CircuitBreaker,
+    ModelActivities,
+    SpecActivities,
+    ToolActivities,
+    load_approver_keys,
+    open_transcript_store,
+)
 from duragent.activities.models import ModelProvider, ScriptedProvider
 from duragent.workers._client import key_ring
 from duragent.workflows import AgentRun

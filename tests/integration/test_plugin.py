@@ -1,0 +1,98 @@
+"""``DuragentPlugin`` on a worker of the user's own: what it adds, keeps, refuses and closes."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+
+import pytest
+from duragent.workflows import run_agent
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from duragent import Agent, App, DuragentError, DuragentPlugin, RunRequest, ScriptRule, Settings
+from duragent.testing import ScriptedProvider
+
+APP = App(
+    agents=[Agent(name="echo", model="scripted/echo", script=[ScriptRule(say="echo: {input}")])],
+    name="plugin-test",
+)
+
+
+@workflow.defn(name="PluginTestParent")
+class Parent:
+    @workflow.run
+    async def run(self, text: str) -> str:
+        result = await run_agent(RunRequest(agent="echo", input=text))
+        return result.output or ""
+
+
+@activity.defn(name="plugin_test.own")
+async def own_activity() -> str:
+    return "mine"
+
+
+def settings_in(folder: Path) -> Settings:
+    return Settings(
+        transcript_store=str(folder / "transcripts.db"),
+        audit_log=str(folder / "audit.db"),
+        payload_store=folder / "payloads",
+    )
+
+
+def plugin_for(folder: Path) -> DuragentPlugin:
+    return DuragentPlugin(APP, settings_in(folder), providers={"scripted": ScriptedProvider()})
+
+
+def test_the_client_gets_duragents_converter_and_a_foreign_one_is_refused(tmp_path: Path) -> None:
+    plugin = plugin_for(tmp_path)
+    config = plugin.configure_client({"data_converter": DataConverter.default})  # type: ignore[typeddict-item]
+    assert "Pydantic" in config["data_converter"].payload_converter_class.__name__
+    foreign = dataclasses.replace(DataConverter.default)  # the SDK's JSON converter, a user's copy
+    with pytest.raises(DuragentError, match="pydantic_data_converter"):
+        plugin.configure_client({"data_converter": foreign})  # type: ignore[typeddict-item]
+
+
+async def test_the_users_sandbox_keeps_its_restrictions_and_gains_duragents(
+    client: Client, tmp_path: Path
+) -> None:
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("users_own_module")
+    )
+    worker = Worker(
+        client,
+        task_queue="unused",
+        workflows=[Parent],
+        activities=[own_activity],
+        workflow_runner=runner,
+        plugins=[plugin_for(tmp_path)],
+    )
+    config = worker.config(active_config=True)
+    sandbox = config["workflow_runner"]
+    assert isinstance(sandbox, SandboxedWorkflowRunner)
+    assert {"users_own_module", "duragent", "pydantic"} <= sandbox.restrictions.passthrough_modules
+    assert [w.__name__ for w in config["workflows"]] == ["Parent", "AgentRun"]
+    names = [activity._Definition.must_from_callable(a).name for a in config["activities"]]
+    assert names[0] == "plugin_test.own" and {"model.call", "tool.call", "audit.append"} <= set(
+        names
+    )
+
+
+async def test_a_parent_runs_an_agent_and_the_audit_log_closes_with_the_worker(
+    client: Client, tmp_path: Path
+) -> None:
+    plugin = plugin_for(tmp_path)
+    queue = f"plugin-{uuid.uuid4().hex[:8]}"
+    worker = Worker(client, task_queue=queue, workflows=[Parent], plugins=[plugin])
+    async with worker:
+        answer = await client.execute_workflow(
+            Parent.run, "hi", id=f"parent-{uuid.uuid4().hex[:8]}", task_queue=queue
+        )
+        assert plugin._owned is not None
+    assert answer == "echo: hi"
+    assert plugin._owned is None  # closed once its worker stopped
+    assert (tmp_path / "audit.db").exists()
