@@ -3,6 +3,11 @@
 Every model here is frozen pydantic and goes through
 ``temporalio.contrib.pydantic.pydantic_data_converter``. These shapes are recorded in workflow
 histories, so they only ever grow: add fields with defaults, never rename or remove one.
+
+Rolling upgrades: during a deploy, old and new workers and clients share runs, so a payload may
+carry a field this code does not know yet. Read off the wire (JSON: histories, activity inputs
+and results) an unknown field is ignored; written in Python (``RunRequest(agnet=...)``, a typo)
+it is an error naming the field. See ``_Wire``.
 """
 
 from __future__ import annotations
@@ -10,15 +15,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
 from duragent._transcript import TranscriptRef
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Wire(BaseModel):
+    """Frozen; tolerant of fields it does not know when read from JSON (a newer client's or
+    worker's payload: the field is ignored), strict when built in Python (a typo fails)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.mode == "python" and isinstance(data, dict):
+            unknown = data.keys() - cls.model_fields.keys()
+            if unknown:
+                known = ", ".join(sorted(cls.model_fields))
+                raise ValueError(
+                    f"unknown field(s) {', '.join(sorted(map(str, unknown)))} for "
+                    f"{cls.__name__}; its fields are: {known}"
+                )
+        return data
+
+
+_Frozen = _Wire
 
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -232,6 +256,9 @@ class RunConfig(_Frozen):
     continue_as_new_every: int | None = Field(default=None, ge=1)
     """Continue as new after this many turns, besides whenever Temporal suggests it (tests,
     and deployments that want short histories)."""
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    """A spend cap for this run on top of each agent's ``limits.max_cost_usd`` (a delegated
+    child gets what its parent has left)."""
 
 
 class RunRequest(_Frozen):
@@ -341,6 +368,8 @@ class StepRecord(_Frozen):
     args_hash: str | None = None
     sandbox: SandboxRecord | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
+    child: str | None = None
+    """For a delegation: the child ``AgentRun``'s ``<workflow id>/<run id>``."""
 
 
 class RunStatusView(_Frozen):

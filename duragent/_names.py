@@ -26,6 +26,8 @@ QUERY_STEPS = "steps"
 
 HANDOFF_PREFIX = "transfer_to_"
 """Handoffs are offered to models as tools named ``transfer_to_<agent>``."""
+DELEGATE_PREFIX = "delegate_to_"
+"""Delegates are offered to models as tools named ``delegate_to_<agent>``, taking a ``task``."""
 
 SA_AGENT = SearchAttributeKey.for_keyword("DuragentAgent")
 SA_STATUS = SearchAttributeKey.for_keyword("DuragentStatus")

@@ -72,6 +72,7 @@ def _match(
     variables: dict[str, Any] = {}
     if last.role == "tool":
         variables["result"] = _json_or_text(last.content)
+        variables["results"] = _turn_results(messages)
     if rule.when is not None:
         found = re.search(rule.when, last.content, flags=re.IGNORECASE | re.DOTALL)
         if found is None:
@@ -82,6 +83,16 @@ def _match(
         variables.update({k: v for k, v in found.groupdict().items() if v is not None})
         variables["0"] = found.group(0)
     return variables
+
+
+def _turn_results(messages: Sequence[Message]) -> dict[str, Any]:
+    """The results of the tool calls since the last assistant message, by tool name."""
+    results: dict[str, Any] = {}
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        results.setdefault(message.name or "", _json_or_text(message.content))
+    return results
 
 
 def _json_or_text(text: str) -> Any:
@@ -125,7 +136,14 @@ def _render_answer(rule: ScriptRule, variables: dict[str, Any], turn: int) -> Me
     if rule.handoff is not None:
         call = ToolCall(id=f"call_{turn}_0", name=f"{HANDOFF_PREFIX}{rule.handoff}")
         return Message(role="assistant", tool_calls=[call])
-    assert rule.call is not None
-    arguments = _render_value(dict(rule.call.arguments), variables)
-    call = ToolCall(id=f"call_{turn}_0", name=rule.call.tool, arguments=arguments)
-    return Message(role="assistant", tool_calls=[call])
+    script_calls = rule.calls if rule.calls is not None else [rule.call]
+    calls = [
+        ToolCall(
+            id=f"call_{turn}_{index}",
+            name=call.tool,
+            arguments=_render_value(dict(call.arguments), variables),
+        )
+        for index, call in enumerate(script_calls)
+        if call is not None
+    ]
+    return Message(role="assistant", tool_calls=calls)

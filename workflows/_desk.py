@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,9 +30,10 @@ from duragent._approvals import (
     args_hash,
     canonical_json,
     check_decision,
+    normalize_roles,
 )
 from duragent._coerce import ArgumentsInvalid, validate_arguments
-from duragent._messages import StepKind, TokenCheck, TokenVerdict
+from duragent._messages import ResolvedSpecs, StepKind, TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
 
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
@@ -51,7 +53,7 @@ def _problems(exc: ValidationError) -> str:
 
 
 class ApprovalDesk:
-    def __init__(self, ledger: Ledger, on_change: Callable[[], None]) -> None:
+    def __init__(self, state: RunState, ledger: Ledger, on_change: Callable[[], None]) -> None:
         self.pending: dict[str, ApprovalRequest] = {}
         self.decided: dict[str, ApprovalOutcome] = {}
         self.roles: dict[str, list[str]] = {}
@@ -62,8 +64,12 @@ class ApprovalDesk:
         self._on_change = on_change
         self._lock = asyncio.Lock()
         self._refusals = 0
-        self.agent = ""
-        self.turn = 0
+        self._state = state
+
+    def configure(self, specs: ResolvedSpecs) -> None:
+        """Who holds which role, and each tool's schema (for checking edits), from the specs."""
+        self.roles = normalize_roles(specs.approvers)
+        self.schemas = {name: t.parameters for name, t in specs.tools.items()}
 
     def open(self, request: ApprovalRequest, *, spec_hash: str | None) -> None:
         """Record the request and make it visible (status, pending count, query)."""
@@ -74,7 +80,7 @@ class ApprovalDesk:
                 kind,
                 step_id=request.step_id,
                 agent=request.agent,
-                turn=self.turn,
+                turn=self._state.turn,
                 at=request.requested_at,
                 tool=request.tool,
                 arguments=request.arguments,
@@ -124,7 +130,7 @@ class ApprovalDesk:
         self._ledger.record(
             "approval_escalated",
             agent=request.agent,
-            turn=self.turn,
+            turn=self._state.turn,
             at=workflow.now(),
             ref=request.step_id,
             rule=request.rule,
@@ -137,7 +143,7 @@ class ApprovalDesk:
         record = self._ledger.record(
             "approval_timeout",
             agent=request.agent,
-            turn=self.turn,
+            turn=self._state.turn,
             at=workflow.now(),
             ref=request.step_id,
             rule=request.rule,
@@ -295,7 +301,7 @@ class ApprovalDesk:
             record = self._ledger.record(
                 kind,
                 agent=request.agent,
-                turn=self.turn,
+                turn=self._state.turn,
                 at=workflow.now(),
                 ref=decision.step_id,
                 rule=request.rule,
@@ -328,8 +334,8 @@ class ApprovalDesk:
         if self._refusals <= MAX_REFUSAL_RECORDS:
             record = self._ledger.record(
                 "approval_refused",
-                agent=self.agent,
-                turn=self.turn,
+                agent=self._state.agent,
+                turn=self._state.turn,
                 at=workflow.now(),
                 ref=_clip(step_id, 64),
                 approver=_clip(approver, 200) if approver else None,

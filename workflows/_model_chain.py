@@ -1,14 +1,13 @@
 """The model call of a turn: the primary model, then each fallback, then the degraded outcome.
 
-A mixin of ``AgentRun`` (state lives on the workflow). Only the messages since the last model
-call travel in the request; the earlier ones are in the workers' transcript store, which is a
-cache of what history already holds.
+Only the messages since the last model call travel in the request; the earlier ones are in the
+workers' transcript store, which is a cache of what history already holds. Retries of one model
+follow its retry policy (``duragent.errors.RETRY_SEMANTICS`` says what a retry can fix).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from duragent.workflows._asking import Approvals
 from duragent.workflows._calls import (
     ACTIVITY_FAILURES,
     attempt_errors,
@@ -16,8 +15,9 @@ from duragent.workflows._calls import (
     error_message,
     error_type,
 )
-from duragent.workflows._governance import RunEnded
+from duragent.workflows._delegation import delegate_tool, offers_delegates
 from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunEnded, RunState
 from temporalio import workflow
 
 from duragent._messages import (
@@ -25,7 +25,6 @@ from duragent._messages import (
     ModelRequest,
     ModelResponse,
     ResolvedSpecs,
-    RunRequest,
     ToolSchema,
     ToolSpec,
 )
@@ -35,55 +34,44 @@ from duragent._transcript import TranscriptRef
 
 
 class ModelChain:
-    """Calls a turn's model with failover (a mixin of ``AgentRun``)."""
+    def __init__(self, state: RunState, ledger: Ledger, approvals: Approvals) -> None:
+        self.state = state
+        self.ledger = ledger
+        self.approvals = approvals
 
-    _ledger: Ledger
-    _messages: list[Message]
-    _stored: int
-    _transcript_key: str
-    _turn: int
-    _last_model_error: str
-
-    if TYPE_CHECKING:
-
-        async def _degrade(self, agent: AgentSpec, failure: str) -> ModelResponse: ...
-
-    async def _call_model(
-        self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs
-    ) -> ModelResponse:
-        """The primary model, then each fallback in order; ends the run when every one failed."""
-        chain: list[ModelRef] = (
-            [request.run_config.model]
-            if request.run_config.model
-            else [agent.model, *agent.fallbacks]
-        )
-        tools = [self._schema(specs.tools[name]) for name in agent.tools]
-        tools += [self._handoff_schema(specs.agents[name]) for name in agent.handoffs]
+    async def call(self, agent: AgentSpec, specs: ResolvedSpecs) -> ModelResponse:
+        """The primary model, then each fallback in order; degraded or ended when all failed."""
+        state = self.state
+        override = state.request.run_config.model
+        chain: list[ModelRef] = [override] if override else [agent.model, *agent.fallbacks]
+        tools = [tool_schema(specs.tools[name]) for name in agent.tools]
+        tools += [handoff_schema(specs.agents[name]) for name in agent.handoffs]
+        if offers_delegates(agent):
+            tools += [tool_schema(delegate_tool(specs, name)) for name in agent.delegates]
         # Only the messages since the last model call travel; the rest are in the store.
-        start, upto = self._stored, len(self._messages)
+        start, upto = state.stored, len(state.messages)
         index = 0
         while index < len(chain):
             model = chain[index]
-            transcript = TranscriptRef(key=self._transcript_key, start=start)
-            model_request = ModelRequest(
+            request = ModelRequest(
                 run_id=workflow.info().run_id,
                 agent=agent.name,
-                turn=self._turn,
+                turn=state.turn,
                 model=model,
                 instructions=agent.instructions,
                 tools=tools,
-                messages=self._messages[start:upto],
-                transcript=transcript,
+                messages=state.messages[start:upto],
+                transcript=TranscriptRef(key=state.transcript_key, start=start),
                 script=agent.script if model.provider == "scripted" else [],
                 want_confidence=agent.review.confidence_threshold is not None,
             )
-            summary = f"model {model.label} turn {self._turn}" + (
+            summary = f"model {model.label} turn {state.turn}" + (
                 f" (fallback {index})" if index else ""
             )
             at = workflow.now()
             try:
                 response = await call_model(
-                    model_request, model, timeouts=agent.limits.timeouts, retry=agent.retry,
+                    request, model, timeouts=agent.limits.timeouts, retry=agent.retry,
                     summary=summary,
                 )  # fmt: skip
             except ACTIVITY_FAILURES as error:
@@ -93,34 +81,57 @@ class ModelChain:
                     # all once. The store is a cache of what history already holds.
                     start = 0
                     continue
-                self._ledger.errors.update(attempt_errors(error))
-                self._last_model_error = f"{model.label}: {kind}: {error_message(error)}"
-                self._ledger.record(
+                self.ledger.errors.update(attempt_errors(error))
+                state.last_model_error = f"{model.label}: {kind}: {error_message(error)}"
+                self.ledger.record(
                     "model_error",
                     agent=agent.name,
-                    turn=self._turn,
+                    turn=state.turn,
                     at=at,
                     model=model.label,
-                    detail=self._last_model_error,
+                    detail=state.last_model_error,
                 )
                 index += 1
                 continue
-            self._ledger.add_model(response, agent=agent.name, turn=self._turn, at=at)
-            self._ledger.errors.update(response.attempt_errors)
-            self._stored = upto
+            self.ledger.add_model(response, agent=agent.name, turn=state.turn, at=at)
+            self.ledger.errors.update(response.attempt_errors)
+            state.stored = upto
             return response
         if agent.degraded is not None:
-            return await self._degrade(agent, self._last_model_error)
-        raise RunEnded("failed", self._last_model_error)
+            return await self._degrade(agent, state.last_model_error)
+        raise RunEnded("failed", state.last_model_error)
 
-    @staticmethod
-    def _schema(tool: ToolSpec) -> ToolSchema:
-        return ToolSchema(name=tool.name, description=tool.description, parameters=tool.parameters)
-
-    @staticmethod
-    def _handoff_schema(target: AgentSpec) -> ToolSchema:
-        return ToolSchema(
-            name=f"{HANDOFF_PREFIX}{target.name}",
-            description=f"Hand the conversation off to {target.name}. {target.description}".strip(),
-            parameters={"type": "object", "properties": {}, "additionalProperties": False},
+    async def _degrade(self, agent: AgentSpec, failure: str) -> ModelResponse:
+        """Every model failed: the spec's fixed answer, or a human's. Ends the run if neither."""
+        degraded = agent.degraded
+        assert degraded is not None
+        self.state.degraded = True
+        self.ledger.record(
+            "degraded", agent=agent.name, turn=self.state.turn, at=workflow.now(), detail=failure
         )
+        text = degraded.answer
+        if text is None:
+            verdict = await self.approvals.ask(
+                "review", agent, None, arguments={"output": ""}, rule=None, output="",
+                reason=f"every model failed ({failure}); write the answer for the user",
+                deciders=(degraded.reviewers, degraded.reviewer_roles),
+            )  # fmt: skip
+            if verdict is None or verdict.action == "reject" or not verdict.response:
+                raise RunEnded("failed", f"every model failed and no human answered: {failure}")
+            text = verdict.response
+        message = Message(role="assistant", content=text, name=agent.name)
+        return ModelResponse(
+            message=message, model="degraded", confidence=1.0, confidence_source="degraded"
+        )
+
+
+def tool_schema(tool: ToolSpec) -> ToolSchema:
+    return ToolSchema(name=tool.name, description=tool.description, parameters=tool.parameters)
+
+
+def handoff_schema(target: AgentSpec) -> ToolSchema:
+    return ToolSchema(
+        name=f"{HANDOFF_PREFIX}{target.name}",
+        description=f"Hand the conversation off to {target.name}. {target.description}".strip(),
+        parameters={"type": "object", "properties": {}, "additionalProperties": False},
+    )

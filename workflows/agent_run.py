@@ -1,13 +1,23 @@
 """``AgentRun``: one agent run as a Temporal workflow.
 
-Determinism: this module imports only the Temporal workflow API and pure ``duragent`` modules
+Determinism: this package imports only the Temporal workflow API and pure ``duragent`` modules
 (specs, messages, guardrails, names); time comes from ``workflow.now()``. Every side effect
 (model calls, tools, reading specs, verifying tokens, writing the audit log) is an activity, so
 a crashed worker resumes the run from history without repeating a completed call.
 
-The loop: input guardrails → per turn: model call (primary, then fallbacks) → for each tool
-call: handoff, or allowlist → guardrails → approval if required → tool activity → until the
-model answers without tool calls; then output guardrails and the review policy.
+The run is a few composed parts over one explicit state (``RunState``, where the run is; the
+``Ledger``, what it has done)::
+
+    ApprovalDesk   pending requests, decisions (signals, update), timeouts    _desk.py
+    Approvals      asking people, and the audit trail written before asking   _asking.py
+    Checkpoints    input and output guardrails, review                        _checkpoints.py
+    ModelChain     the model call: primary, fallbacks, degraded outcome       _model_chain.py
+    ToolGate       a tool call's arguments, rules and approvals               _tool_gate.py
+    ToolDispatch   handoffs, allowlist, tool activities                       _dispatch.py
+    Delegation     delegates as child runs, in parallel                       _delegation.py
+
+and the turn loop below: input checkpoint → per turn: model call → tool calls (each through the
+gate) → until the model answers without tool calls; then the output checkpoint and review.
 """
 
 from __future__ import annotations
@@ -16,30 +26,23 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from duragent.workflows._calls import (
-    ACTIVITY_FAILURES,
-    call_tool,
-    error_message,
-    error_type,
-)
-from duragent.workflows._continuation import Continuation
+from duragent.workflows._asking import Approvals
+from duragent.workflows._calls import ACTIVITY_FAILURES, error_message, error_type
+from duragent.workflows._checkpoints import Checkpoints
+from duragent.workflows._continuation import continue_as_new, restore, should_continue_as_new
+from duragent.workflows._delegation import Delegation
 from duragent.workflows._desk import ApprovalDesk
-from duragent.workflows._governance import RunEnded
+from duragent.workflows._dispatch import ToolDispatch
 from duragent.workflows._guard import Guard
 from duragent.workflows._ledger import Ledger
 from duragent.workflows._model_chain import ModelChain
+from duragent.workflows._state import RunEnded, RunState
 from duragent.workflows._tool_gate import ToolGate
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
 
-from duragent._approvals import (
-    ApprovalOutcome,
-    ApprovalRequest,
-    args_hash,
-    normalize_roles,
-)
-from duragent._guardrails import RISK_SCORES
+from duragent._approvals import ApprovalOutcome, ApprovalRequest
 from duragent._messages import (
     Message,
     ResolvedSpecs,
@@ -49,13 +52,9 @@ from duragent._messages import (
     RunStatus,
     RunStatusView,
     StepRecord,
-    ToolCall,
-    ToolCallRequest,
-    ToolSpec,
 )
 from duragent._names import (
     ACTIVITY_RESOLVE,
-    HANDOFF_PREFIX,
     QUERY_PENDING,
     QUERY_STATUS,
     QUERY_STEPS,
@@ -65,7 +64,6 @@ from duragent._names import (
     SA_PENDING,
     SA_STATUS,
     SA_TENANT,
-    SANDBOX_TASK_QUEUE,
     SIGNAL_APPROVE,
     SIGNAL_REJECT,
     UPDATE_DECIDE,
@@ -77,29 +75,21 @@ from duragent.errors import SpecError
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])
-class AgentRun(ToolGate, Continuation, ModelChain):
+class AgentRun:
     """Runs an agent (and the agents it hands off to) to a final answer, durably and governed."""
 
-    def __init__(self) -> None:
-        self._ledger = Ledger()
-        self._status: RunStatus = "running"
-        self._agent = ""
-        self._turn = 0
-        self._messages: list[Message] = []
-        self._specs: ResolvedSpecs | None = None
-        self._last_model_error = ""
-        self._max_risk: float | None = None
-        self._audited = 0
-        self._request: RunRequest | None = None
-        self._output: str | None = None
-        self._degraded = False
-        self._stored = 0
-        """Messages [0, _stored) are in the workers' transcript store."""
-        self._transcript_key = ""
-        self._path: list[str] = []
-        self._last_request_id: str | None = None
-        self._desk = ApprovalDesk(self._ledger, self._pending_changed)
-        self._guard = Guard(self._ledger)
+    @workflow.init
+    def __init__(self, request: RunRequest) -> None:
+        self.state = state = RunState(request=request, started_at=workflow.info().start_time)
+        self.ledger = ledger = Ledger()
+        self.desk = ApprovalDesk(state, ledger, self._pending_changed)
+        guard = Guard(ledger)
+        approvals = Approvals(state, ledger, self.desk)
+        self.approvals = approvals
+        self.checkpoints = Checkpoints(state, ledger, guard, approvals)
+        self.models = ModelChain(state, ledger, approvals)
+        gate = ToolGate(state, ledger, guard, approvals)
+        self.tools = ToolDispatch(state, ledger, gate, Delegation(state, ledger))
 
     # -- queries, signals, update ------------------------------------------------------------
 
@@ -107,29 +97,29 @@ class AgentRun(ToolGate, Continuation, ModelChain):
     def status(self) -> RunStatusView:
         """Where the run is: status, active agent, turn, usage and spend so far."""
         return RunStatusView(
-            status=self._status,
-            agent=self._agent,
-            turn=self._turn,
-            usage=self._ledger.usage,
-            cost_usd=self._ledger.cost_usd,
-            steps=len(self._ledger.steps),
-            pending_steps=sorted(self._desk.pending),
+            status=self.state.status,
+            agent=self.state.agent,
+            turn=self.state.turn,
+            usage=self.ledger.usage,
+            cost_usd=self.ledger.cost_usd,
+            steps=len(self.ledger.steps),
+            pending_steps=sorted(self.desk.pending),
         )
 
     @workflow.query(name=QUERY_STEPS)
     def steps(self, after: int = 0) -> list[StepRecord]:
         """The steps taken so far, from index ``after`` on (for following a run)."""
-        return self._ledger.steps[after:]
+        return self.ledger.steps[after:]
 
     @workflow.query(name=QUERY_TRANSCRIPT)
     def transcript(self) -> list[Message]:
         """The conversation so far."""
-        return list(self._messages)
+        return list(self.state.messages)
 
     @workflow.query(name=QUERY_PENDING)
     def pending_approvals(self) -> list[ApprovalRequest]:
         """Steps waiting for a human decision."""
-        return list(self._desk.pending.values())
+        return list(self.desk.pending.values())
 
     # Signals and updates take their inputs as they come (any count, any shape): Temporal
     # cannot refuse a signal, and a handler whose signature does not fit the payload would
@@ -140,26 +130,26 @@ class AgentRun(ToolGate, Continuation, ModelChain):
     @workflow.signal(name=SIGNAL_APPROVE)
     async def approve(self, *inputs: Any) -> None:
         """Approve (or edit, or respond to) a pending step. Refusals are recorded, not raised."""
-        await self._desk.decide_inputs(inputs, via="signal", action="approve")
+        await self.desk.decide_inputs(inputs, via="signal", action="approve")
 
     @workflow.signal(name=SIGNAL_REJECT)
     async def reject(self, *inputs: Any) -> None:
         """Reject a pending step. Refusals are recorded, not raised."""
-        await self._desk.decide_inputs(inputs, via="signal", action="reject")
+        await self.desk.decide_inputs(inputs, via="signal", action="reject")
 
     @workflow.signal(dynamic=True)
     def _unknown_signal(self, name: str, inputs: Sequence[RawValue]) -> None:
         # Without a handler the SDK would buffer such signals for the life of the run.
-        self._desk.ignore_signal(name, len(inputs))
+        self.desk.ignore_signal(name, len(inputs))
 
     @workflow.update(name=UPDATE_DECIDE)
     async def decide(self, *inputs: Any) -> ApprovalOutcome:
         """Decide a pending step; a decision that fails validation never enters history."""
-        return await self._desk.decide(ApprovalDesk.parse(inputs), via="update")
+        return await self.desk.decide(ApprovalDesk.parse(inputs), via="update")
 
     @decide.validator
     def _validate_decide(self, *inputs: Any) -> None:
-        self._desk.validate(ApprovalDesk.parse(inputs))
+        self.desk.validate(ApprovalDesk.parse(inputs))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -191,25 +181,24 @@ class AgentRun(ToolGate, Continuation, ModelChain):
         return result
 
     async def _run_to_end(self, request: RunRequest) -> RunResult:
-        self._request = request
-        self._agent = request.agent
-        self._desk.agent = request.agent
-        self._path = [request.agent]
-        self._started_at = workflow.info().start_time
+        state = self.state
+        state.agent = request.agent
+        state.path = [request.agent]
         try:
             if request.carry is not None:
-                specs = self._restore(request.carry)
+                specs = restore(state, self.ledger, request.carry)
+                self.desk.configure(specs)
             else:
                 specs = await self._resolve(request)
                 self._upsert(
                     [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
                     + ([SA_TENANT.value_set(request.tenant)] if request.tenant else [])
                 )
-            await self._run(request, specs)
-            result = self._finish("completed", output=self._output)
+            await self._turns(request, specs)
+            result = self._finish("completed", output=state.output)
         except RunEnded as end:
             result = self._finish(end.status, error=end.reason)
-        await self._flush_audit()
+        await self.approvals.flush_audit()
         # Decisions still being handled (a signal verifying its token) finish before the run does.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
@@ -224,233 +213,129 @@ class AgentRun(ToolGate, Continuation, ModelChain):
                 summary=f"resolve specs for {request.agent}",
             )
         except ACTIVITY_FAILURES as error:
-            self._ledger.errors[error_type(error)] += 1
+            self.ledger.errors[error_type(error)] += 1
             raise RunEnded("failed", error_message(error)) from None
-        self._ledger.input_ms += specs.resolve_ms
-        self._specs = specs
+        self.ledger.input_ms += specs.resolve_ms
+        self.state.specs = specs
         info = workflow.info()
-        self._transcript_key = self._transcript_key or f"{info.workflow_id}/{info.run_id}"
-        self._desk.roles = normalize_roles(specs.approvers)
-        self._desk.schemas = {name: t.parameters for name, t in specs.tools.items()}
+        self.state.transcript_key = self.state.transcript_key or f"{info.workflow_id}/{info.run_id}"
+        self.desk.configure(specs)
         return specs
 
-    async def _run(self, request: RunRequest, specs: ResolvedSpecs) -> None:
+    async def _turns(self, request: RunRequest, specs: ResolvedSpecs) -> None:
+        state = self.state
         if request.carry is None:
             agent = specs.agents[specs.entry]
-            text = await self._check_input(agent, request.input)
-            self._messages.append(Message(role="user", content=text))
+            text = await self.checkpoints.check_input(agent, request.input)
+            state.messages.append(Message(role="user", content=text))
         else:
-            agent = specs.agents[self._agent]
+            agent = specs.agents[state.agent]
         turns_here = 0
         while True:
-            if turns_here and self._should_continue_as_new(request, turns_here):
-                await self._continue_as_new(request)
+            if turns_here and should_continue_as_new(
+                state, pending=bool(self.desk.pending), turns_here=turns_here
+            ):
+                await self.approvals.flush_audit()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                continue_as_new(state, self.ledger)
             turns_here += 1
             max_turns = request.run_config.max_turns or agent.limits.max_turns
-            if self._turn >= max_turns:
+            if state.turn >= max_turns:
                 raise RunEnded(
                     "budget_exceeded",
                     f"max_turns ({max_turns}) reached without a final answer; raise "
                     "limits.max_turns or check the agent's instructions for a loop",
                 )
-            self._turn += 1
-            self._desk.turn = self._turn
+            state.turn += 1
             with span(
-                f"turn {self._turn}",
-                {AGENT_NAME: agent.name, "duragent.turn": self._turn},
+                f"turn {state.turn}",
+                {AGENT_NAME: agent.name, "duragent.turn": state.turn},
                 in_workflow=True,
                 outcomes=(RunEnded,),
             ):
-                answered, handed_to = await self._take_turn(request, agent, specs)
+                answered, handed_to = await self._turn(agent, specs)
             if answered:
                 return
             if handed_to is not None:
                 agent = specs.agents[handed_to]
-                self._agent = self._desk.agent = agent.name
-                self._path.append(agent.name)
+                state.agent = agent.name
+                state.path.append(agent.name)
                 self._upsert([SA_AGENT.value_set(agent.name)])
 
-    async def _take_turn(
-        self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs
-    ) -> tuple[bool, str | None]:
+    async def _turn(self, agent: AgentSpec, specs: ResolvedSpecs) -> tuple[bool, str | None]:
         """One model call and its tool calls: (answered, agent handed off to)."""
-        response = await self._call_model(request, agent, specs)
-        self._messages.append(response.message)
-        over = self._over_budget(agent)
-        if over:
-            raise RunEnded("budget_exceeded", over)
+        response = await self.models.call(agent, specs)
+        self.state.messages.append(response.message)
+        self._check_budget(agent)
         if not response.message.tool_calls:
-            answer = await self._check_output(agent, response)
+            answer = await self.checkpoints.check_output(agent, response)
             if answer is not None:
-                self._output = answer
+                self.state.output = answer
                 return True, None
             return False, None
-        handed_to = await self._run_tool_calls(request, agent, specs, response.message.tool_calls)
+        handed_to = await self.tools.run_calls(agent, specs, response.message.tool_calls)
+        self._check_budget(agent)  # delegated children spend too
         return False, handed_to
 
+    def _check_budget(self, agent: AgentSpec) -> None:
+        limits, used, spent = agent.limits, self.ledger.usage.total_tokens, self.ledger.cost_usd
+        if limits.max_tokens is not None and used > limits.max_tokens:
+            raise RunEnded(
+                "budget_exceeded", f"max_tokens ({limits.max_tokens}) exceeded: {used} used"
+            )
+        for cap in (limits.max_cost_usd, self.state.request.run_config.max_cost_usd):
+            if cap is not None and spent > cap:
+                raise RunEnded(
+                    "budget_exceeded", f"max_cost_usd ({cap}) exceeded: ${spent:.6f} spent"
+                )
+
     def _pending_changed(self) -> None:
-        kinds = {r.kind for r in self._desk.pending.values()}
+        kinds = {r.kind for r in self.desk.pending.values()}
         status: RunStatus = (
             "awaiting_review" if "review" in kinds else "awaiting_approval" if kinds else "running"
         )
-        self._status = status
-        self._upsert([SA_STATUS.value_set(status), SA_PENDING.value_set(len(self._desk.pending))])
+        self.state.status = status
+        self._upsert([SA_STATUS.value_set(status), SA_PENDING.value_set(len(self.desk.pending))])
 
     def _upsert(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
         # Off only where the server cannot hold them (the time-skipping test server); the
         # choice comes from the worker through spec resolution, so it is in history.
-        if self._specs is None or self._specs.search_attributes:
+        specs = self.state.specs
+        if specs is None or specs.search_attributes:
             workflow.upsert_search_attributes(updates)
-
-    # -- model and tools ---------------------------------------------------------------------
-
-    async def _run_tool_calls(
-        self, request: RunRequest, agent: AgentSpec, specs: ResolvedSpecs, calls: list[ToolCall]
-    ) -> str | None:
-        """Execute a turn's tool calls in order; return the agent handed off to, if any."""
-        handed_to: str | None = None
-        for call in calls:
-            at = workflow.now()
-            if handed_to is not None:
-                self._tell(call, f"not executed: the conversation was handed off to {handed_to}")
-                continue
-            if call.name.startswith(HANDOFF_PREFIX):
-                target = call.name.removeprefix(HANDOFF_PREFIX)
-                if target in agent.handoffs:
-                    self._ledger.record(
-                        "handoff", agent=agent.name, turn=self._turn, at=at, detail=target
-                    )
-                    with span(
-                        f"handoff {agent.name} -> {target}",
-                        {AGENT_NAME: agent.name, "duragent.handoff.to": target},
-                        in_workflow=True,
-                    ):
-                        pass
-                    self._tell(call, f"Transferred to {target}.")
-                    handed_to = target
-                    continue
-            if call.name not in agent.tools:
-                self._refuse_unlisted(agent, call)
-                continue
-            await self._governed_tool_call(request, agent, specs.tools[call.name], call)
-        return handed_to
-
-    def _refuse_unlisted(self, agent: AgentSpec, call: ToolCall) -> None:
-        # The allowlist is enforced here, not trusted to the model: refuse, record, tell.
-        allowed = ", ".join(agent.tools + [HANDOFF_PREFIX + h for h in agent.handoffs])
-        refusal = f"tool {call.name!r} is not allowed for agent {agent.name!r}; allowed: {allowed or 'none'}"
-        self._ledger.errors["tool_not_allowed"] += 1
-        self._ledger.record(
-            "tool_refused",
-            agent=agent.name,
-            turn=self._turn,
-            at=workflow.now(),
-            tool=call.name,
-            arguments=call.arguments,
-            detail=refusal,
-            args_hash=args_hash(call.arguments),
-            spec_hash=self._hash(agent),
-        )
-        self._tell(call, refusal)
-
-    async def _execute_tool(
-        self,
-        request: RunRequest,
-        agent: AgentSpec,
-        tool: ToolSpec,
-        call: ToolCall,
-        *,
-        ref: str | None,
-    ) -> None:
-        step_id = self._ledger.next_step_id()
-        tool_request = ToolCallRequest(
-            run_id=workflow.info().run_id,
-            workflow_id=workflow.info().workflow_id,
-            step_id=step_id,
-            agent=agent.name,
-            call=call,
-            tenant=request.tenant,
-            user=request.user,
-            sandbox=agent.sandbox if tool.sandboxed else None,
-        )
-        at = workflow.now()
-        queue = self._specs.sandbox_task_queue if self._specs else SANDBOX_TASK_QUEUE
-        result = await call_tool(
-            tool_request, tool, timeouts=agent.limits.timeouts, sandbox_queue=queue
-        )
-        if result.is_error and result.error_type == "timeout" and tool.max_attempts == 1:
-            self._ledger.add_tool(
-                result, step_id=step_id, agent=agent.name, turn=self._turn, at=at,
-                arguments=call.arguments, ref=ref, spec_hash=self._hash(agent),
-            )  # fmt: skip
-            await self._unknown_outcome(request, agent, tool, call)
-            return
-        score = RISK_SCORES.get(tool.risk)
-        if score is not None and not result.is_error:
-            self._max_risk = max(self._max_risk or 0.0, score)
-        self._ledger.add_tool(
-            result, step_id=step_id, agent=agent.name, turn=self._turn, at=at,
-            arguments=call.arguments, ref=ref, spec_hash=self._hash(agent),
-        )  # fmt: skip
-        self._messages.append(
-            Message(
-                role="tool",
-                content=result.output,
-                content_ref=result.output_ref,
-                tool_call_id=call.id,
-                name=call.name,
-            )
-        )
-
-    def _tell(self, call: ToolCall, text: str) -> None:
-        self._messages.append(
-            Message(role="tool", content=text, tool_call_id=call.id, name=call.name)
-        )
-
-    def _over_budget(self, agent: AgentSpec) -> str | None:
-        limits, used = agent.limits, self._ledger.usage.total_tokens
-        if limits.max_tokens is not None and used > limits.max_tokens:
-            return f"max_tokens ({limits.max_tokens}) exceeded: {used} used"
-        if limits.max_cost_usd is not None and self._ledger.cost_usd > limits.max_cost_usd:
-            return (
-                f"max_cost_usd ({limits.max_cost_usd}) exceeded: ${self._ledger.cost_usd:.6f} spent"
-            )
-        return None
-
-    # -- the record --------------------------------------------------------------------------
 
     def _finish(
         self, status: RunStatus, *, output: str | None = None, error: str | None = None
     ) -> RunResult:
-        self._status = status
+        state, ledger = self.state, self.ledger
+        state.status = status
         info = workflow.info()
-        total_ms = (workflow.now() - self._started_at).total_seconds() * 1000
+        total_ms = (workflow.now() - state.started_at).total_seconds() * 1000
         self._upsert(
             [
                 SA_STATUS.value_set(status),
-                SA_COST.value_set(round(self._ledger.cost_usd, 8)),
+                SA_COST.value_set(round(ledger.cost_usd, 8)),
                 SA_PENDING.value_set(0),
             ]
         )
-        specs = self._specs
+        specs = state.specs
         result = RunResult(
             run_id=info.run_id,
             workflow_id=info.workflow_id,
             status=status,
             output=output,
-            agent=self._agent,
-            agent_path=list(self._path),
-            turns=self._turn,
-            steps=list(self._ledger.steps),
-            usage=self._ledger.usage,
-            cost_usd=round(self._ledger.cost_usd, 8),
-            cost_complete=self._ledger.cost_complete,
-            latency=self._ledger.latency(total_ms),
+            agent=state.agent,
+            agent_path=list(state.path),
+            turns=state.turn,
+            steps=list(ledger.steps),
+            usage=ledger.usage,
+            cost_usd=round(ledger.cost_usd, 8),
+            cost_complete=ledger.cost_complete,
+            latency=ledger.latency(total_ms),
             spec_hashes=dict(specs.hashes) if specs else {},
-            degraded=self._degraded,
-            errors=dict(self._ledger.errors),
+            degraded=state.degraded,
+            errors=dict(ledger.errors),
             error=error,
         )
-        if self._request is not None:
-            record_run(result, entry_agent=self._request.agent)
+        record_run(result, entry_agent=state.request.agent)
         return result
