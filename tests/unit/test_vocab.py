@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 from duragent.activities import TranscriptError, open_transcript_store
+from duragent.activities.models import close_providers
+from duragent.workers import build_providers
 
 from duragent._guardrails import RISK_SCORES
 from duragent._messages import LatencyBreakdown
 from duragent._stores import UnsupportedStoreError, parse_store_location
-from duragent._vocab import LAYERS, RISK_LEVELS
+from duragent._vocab import LAYERS, PROVIDERS, RISK_LEVELS
 from duragent.audit import AuditError, open_audit_log
 from duragent.report import LAYERS as REPORT_COLUMNS
 
@@ -54,3 +56,11 @@ def test_both_stores_refuse_an_unknown_scheme_with_their_own_error() -> None:
         open_audit_log(url)
     with pytest.raises(TranscriptError, match="unsupported transcript store scheme 'mysql'"):
         open_transcript_store(url)
+
+
+async def test_a_worker_serves_every_provider_a_spec_may_name() -> None:
+    providers = build_providers(env={})
+    try:
+        assert set(providers) == set(PROVIDERS)
+    finally:
+        await close_providers(providers)
