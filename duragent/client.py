@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from duragent._messages import RunRequest, RunResult
 from duragent._names import TASK_QUEUE, WORKFLOW
 from duragent._summary import run_summary
-from duragent.workers._client import connect, ensure_search_attributes
+from duragent.workers import connect, ensure_search_attributes
 
 __all__ = ["RunHandle", "connect", "ensure_search_attributes", "new_workflow_id", "start_run"]
 

@@ -66,7 +66,7 @@ class DuragentPlugin(SimplePlugin):
         providers: Mapping[str, ModelProvider] | None = None,
         audit_log: AuditLog | None = None,
     ) -> None:
-        from duragent.workers._worker import with_passthrough
+        from duragent.workers import with_passthrough
         from duragent.workflows import AgentRun
 
         self.app = app
@@ -83,8 +83,7 @@ class DuragentPlugin(SimplePlugin):
         )
 
     def _data_converter(self, existing: DataConverter | None) -> DataConverter:
-        from duragent.workers._client import key_ring
-        from duragent.workers._payloads import data_converter
+        from duragent.workers import data_converter, key_ring
 
         if existing is None or existing is DataConverter.default:
             return data_converter(self.settings.payload_store, key_ring(self.settings))
@@ -107,7 +106,7 @@ class DuragentPlugin(SimplePlugin):
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         """See base class: also appends duragent's activities for ``app``."""
-        from duragent.workers._worker import build_activities
+        from duragent.workers import build_activities
 
         config = super().configure_worker(config)
         client = config["client"]
@@ -133,7 +132,7 @@ class DuragentPlugin(SimplePlugin):
         audit log the plugin opened once its last worker has stopped."""
         try:
             if self.settings.search_attributes:
-                from duragent.workers._client import ensure_search_attributes
+                from duragent.workers import ensure_search_attributes
 
                 await ensure_search_attributes(worker.client)
             await next(worker)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from duragent.activities.models import ScriptedProvider
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
-from duragent.workers._embedded import dev_server, embedded
+from duragent.workers import dev_server, embedded
 
 __all__ = [
     "FaultProfile",

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from duragent.workers._app_loader import load_app
-    from duragent.workers._client import connect, ensure_search_attributes
+    from duragent.workers._client import connect, ensure_search_attributes, key_ring
+    from duragent.workers._embedded import dev_server, embedded
+    from duragent.workers._payloads import data_converter
     from duragent.workers._telemetry import Telemetry, start_telemetry
     from duragent.workers._worker import (
         build_activities,
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
         build_sandbox_worker,
         build_worker,
         sandbox_runner,
+        with_passthrough,
     )
 
 _WHERE = {
@@ -30,10 +33,15 @@ _WHERE = {
     "build_sandbox_worker": "_worker",
     "build_worker": "_worker",
     "connect": "_client",
+    "data_converter": "_payloads",
+    "dev_server": "_embedded",
+    "embedded": "_embedded",
     "ensure_search_attributes": "_client",
+    "key_ring": "_client",
     "load_app": "_app_loader",
     "sandbox_runner": "_worker",
     "start_telemetry": "_telemetry",
+    "with_passthrough": "_worker",
 }
 
 __all__ = [
@@ -43,10 +51,15 @@ __all__ = [
     "build_sandbox_worker",
     "build_worker",
     "connect",
+    "data_converter",
+    "dev_server",
+    "embedded",
     "ensure_search_attributes",
+    "key_ring",
     "load_app",
     "sandbox_runner",
     "start_telemetry",
+    "with_passthrough",
 ]
 
 

@@ -265,9 +265,6 @@ def test_workflows_import_only_the_workflow_api_pydantic_and_the_core(module: Mo
 # -- (c) only public names across packages -----------------------------------------------------
 
 KNOWN_PRIVATE_REACH = {
-    "duragent/client.py": "duragent.workers._client: workers must export connect's helpers",
-    "duragent/plugin.py": "duragent.workers._worker/_client/_payloads: export from workers",
-    "duragent/testing.py": "duragent.workers._embedded: workers must export the embedded worker",
     "duragent/cli/_codec_cmd.py": "duragent.workers._devserver: workers must export it",
     "duragent/cli/_serve.py": "duragent.workers._devserver: workers must export it",
 }
