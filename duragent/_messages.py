@@ -17,9 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from duragent._names import SANDBOX_TASK_QUEUE
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
 from duragent._transcript import TranscriptRef
+from duragent._vocab import RiskLevel
 
 
 class _Wire(BaseModel):
@@ -111,7 +113,7 @@ class ToolSchema(_Frozen):
 class ToolSpec(ToolSchema):
     """A tool as the workflow knows it: its schema plus how it is to be executed."""
 
-    risk: Literal["read", "write", "destructive", "external"] = "read"
+    risk: RiskLevel = "read"
     idempotent: bool = True
     sandboxed: bool = False
     timeout_s: float = 30.0
@@ -241,7 +243,7 @@ class ResolvedSpecs(_Frozen):
     """Approver name to roles, from the app: which roles may decide which steps."""
     search_attributes: bool = True
     """Whether the worker's server has duragent's search attributes (recorded: replay-safe)."""
-    sandbox_task_queue: str = "duragent-sandbox"
+    sandbox_task_queue: str = SANDBOX_TASK_QUEUE
     """Where sandboxed tools run: the queue the deployment's sandbox workers serve."""
     resolve_ms: float = 0.0
     """How long resolving took: part of the input-processing layer."""

@@ -72,7 +72,7 @@ def _match(
     variables: dict[str, Any] = {}
     if last.role == "tool":
         variables["result"] = _json_or_text(last.content)
-        variables["results"] = _turn_results(messages)
+        variables["results"], variables["all_results"] = _turn_results(messages)
     if rule.when is not None:
         found = re.search(rule.when, last.content, flags=re.IGNORECASE | re.DOTALL)
         if found is None:
@@ -85,14 +85,18 @@ def _match(
     return variables
 
 
-def _turn_results(messages: Sequence[Message]) -> dict[str, Any]:
-    """The results of the tool calls since the last assistant message, by tool name."""
-    results: dict[str, Any] = {}
+def _turn_results(messages: Sequence[Message]) -> tuple[dict[str, Any], list[Any]]:
+    """The results of the tool calls since the last assistant message: by tool name (the first
+    of each name), and all of them in the order they were called."""
+    ordered: list[Message] = []
     for message in reversed(messages):
         if message.role != "tool":
             break
-        results.setdefault(message.name or "", _json_or_text(message.content))
-    return results
+        ordered.insert(0, message)
+    by_name: dict[str, Any] = {}
+    for message in ordered:
+        by_name.setdefault(message.name or "", _json_or_text(message.content))
+    return by_name, [_json_or_text(m.content) for m in ordered]
 
 
 def _json_or_text(text: str) -> Any:

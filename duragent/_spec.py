@@ -155,8 +155,9 @@ class ScriptRule(_Frozen):
     (``user`` or ``tool``); ``tool`` restricts to a result of that tool. Exactly one of ``say``,
     ``call``, ``calls`` or ``handoff`` is the answer. Templates in ``say`` and in string arguments
     of ``call``: ``{input}`` (the last user message), ``{1}`` or ``{name}`` (regex groups),
-    ``{result.field}`` (a field of the last tool result's JSON) and ``{results.<tool>}`` (the
-    result of each tool the last turn called, by tool name).
+    ``{result.field}`` (a field of the last tool result's JSON), ``{results.<tool>}`` (the
+    result of each tool the last turn called, by tool name) and ``{all_results.0}`` (every
+    result of the last turn, in the order of the calls).
     """
 
     when: str | None = None

@@ -126,7 +126,7 @@ class Delegation:
         outcomes = await asyncio.gather(
             *(child.handle for child in running), return_exceptions=True
         )
-        self.ledger.tool_ms += (workflow.now() - first).total_seconds() * 1000
+        self.ledger.add_time("tool", (workflow.now() - first).total_seconds() * 1000)
         for child, outcome in zip(running, outcomes, strict=True):
             self._record(child, outcome)
 

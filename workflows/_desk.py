@@ -100,7 +100,7 @@ class ApprovalDesk:
         # GeneratorExit, outside the workflow's event loop, where workflow calls must not run.
         started = workflow.now()
         decision = await self._decision_or_timeout(step_id)
-        self._ledger.approval_ms += (workflow.now() - started).total_seconds() * 1000
+        self._ledger.add_time("approval", (workflow.now() - started).total_seconds() * 1000)
         self.pending.pop(step_id, None)
         self._on_change()
         return decision

@@ -19,6 +19,10 @@ from duragent._messages import (
     ToolResult,
     Usage,
 )
+from duragent._vocab import LAYERS, Layer
+
+MEASURED: tuple[Layer, ...] = tuple(layer for layer in LAYERS if layer != "orchestration")
+"""The layers a run measures; orchestration is what is left of the wall time."""
 
 
 class Ledger:
@@ -28,11 +32,8 @@ class Ledger:
         self.cost_usd = 0.0
         self.cost_complete = True
         self.errors: Counter[str] = Counter()
-        self.input_ms = 0.0
-        self.reasoning_ms = 0.0
-        self.output_ms = 0.0
-        self.tool_ms = 0.0
-        self.approval_ms = 0.0
+        self.layers_ms: dict[Layer, float] = dict.fromkeys(MEASURED, 0.0)
+        """Time by layer so far (``duragent._vocab.LAYERS``; orchestration is the remainder)."""
         self._next_step = 1
 
     @property
@@ -41,13 +42,10 @@ class Ledger:
 
     def layers(self) -> dict[str, float]:
         """Time by layer so far, to carry across continue-as-new."""
-        return {
-            "input": self.input_ms,
-            "reasoning": self.reasoning_ms,
-            "output": self.output_ms,
-            "tool": self.tool_ms,
-            "approval": self.approval_ms,
-        }
+        return {str(layer): ms for layer, ms in self.layers_ms.items()}
+
+    def add_time(self, layer: Layer, ms: float) -> None:
+        self.layers_ms[layer] += ms
 
     def restore(
         self,
@@ -65,11 +63,7 @@ class Ledger:
         self._next_step = next_step
         self.usage, self.cost_usd, self.cost_complete = usage, cost_usd, cost_complete
         self.errors = Counter(errors)
-        self.input_ms = layers_ms.get("input", 0.0)
-        self.reasoning_ms = layers_ms.get("reasoning", 0.0)
-        self.output_ms = layers_ms.get("output", 0.0)
-        self.tool_ms = layers_ms.get("tool", 0.0)
-        self.approval_ms = layers_ms.get("approval", 0.0)
+        self.layers_ms = {layer: layers_ms.get(layer, 0.0) for layer in MEASURED}
 
     def next_step_id(self) -> str:
         step_id = f"s{self._next_step}"
@@ -95,8 +89,8 @@ class Ledger:
             self.cost_complete = False
         else:
             self.cost_usd += response.cost_usd
-        self.reasoning_ms += response.ttft_ms
-        self.output_ms += max(response.total_ms - response.ttft_ms, 0.0)
+        self.add_time("reasoning", response.ttft_ms)
+        self.add_time("output", max(response.total_ms - response.ttft_ms, 0.0))
         message = response.message
         called = ", ".join(c.name for c in message.tool_calls)
         self.record(
@@ -124,7 +118,7 @@ class Ledger:
         ref: str | None = None,
         spec_hash: str | None = None,
     ) -> None:
-        self.tool_ms += result.duration_ms
+        self.add_time("tool", result.duration_ms)
         if result.is_error:
             self.errors[result.error_type or "tool_error"] += 1
         self.steps.append(
@@ -148,15 +142,9 @@ class Ledger:
         )
 
     def latency(self, total_ms: float) -> LatencyBreakdown:
-        accounted = (
-            self.input_ms + self.reasoning_ms + self.output_ms + self.tool_ms + self.approval_ms
-        )
+        accounted = sum(self.layers_ms.values())
         return LatencyBreakdown(
             total_ms=round(total_ms, 3),
-            input_ms=round(self.input_ms, 3),
-            reasoning_ms=round(self.reasoning_ms, 3),
-            output_ms=round(self.output_ms, 3),
-            tool_ms=round(self.tool_ms, 3),
-            approval_ms=round(self.approval_ms, 3),
             orchestration_ms=round(max(total_ms - accounted, 0.0), 3),
+            **{f"{layer}_ms": round(ms, 3) for layer, ms in self.layers_ms.items()},
         )

@@ -215,7 +215,7 @@ class AgentRun:
         except ACTIVITY_FAILURES as error:
             self.ledger.errors[error_type(error)] += 1
             raise RunEnded("failed", error_message(error)) from None
-        self.ledger.input_ms += specs.resolve_ms
+        self.ledger.add_time("input", specs.resolve_ms)
         self.state.specs = specs
         info = workflow.info()
         self.state.transcript_key = self.state.transcript_key or f"{info.workflow_id}/{info.run_id}"

@@ -26,6 +26,8 @@ SCENARIOS = [
     "Analyze and visualize Q1 sales",
     "Analyze and visualize Q2 2026 sales",
     "How did sales go in Q3?",
+    "Compare Q1 and Q2 sales",
 ]
-"""Demo inputs: two quarters through all four agents, each ending with a chart, and a quarter
-the database does not cover, answered by ``query`` without going further."""
+"""Demo inputs: two quarters through all four agents, each ending with a chart; a quarter the
+database does not cover, answered by ``query`` without going further; and a comparison, which
+``analyst`` coordinates by delegating both quarters to ``query`` as parallel child runs."""

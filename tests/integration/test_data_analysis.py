@@ -151,7 +151,36 @@ def test_every_demo_scenario_is_covered() -> None:
         "Analyze and visualize Q1 sales",
         "Analyze and visualize Q2 2026 sales",
         "How did sales go in Q3?",
+        "Compare Q1 and Q2 sales",
     ]
+
+
+async def test_a_comparison_delegates_both_quarters_in_parallel(
+    client: Client, runs: dict[str, RunResult], sales_db: Path
+) -> None:
+    """The coordinator pattern: analyst delegates each quarter to query as a child run."""
+    result = runs["Compare Q1 and Q2 sales"]
+    assert result.status == "completed", result.error
+    delegated = [s for s in result.steps if s.child is not None]
+    assert [s.arguments for s in delegated] == [
+        {"task": "Analyze and visualize Q1 sales"},
+        {"task": "Analyze and visualize Q2 sales"},
+    ]
+    output = result.output or ""
+    children = []
+    for step, quarter in zip(delegated, (1, 2), strict=True):
+        workflow_id, run_id = (step.child or "").split("/")
+        child = await client.get_workflow_handle(
+            workflow_id, run_id=run_id, result_type=RunResult
+        ).result()
+        assert child.status == "completed" and child.agent_path == FULL_PATH[1:]
+        assert f"Chart: out/sales_q{quarter}_2026.png" in (child.output or "")
+        assert (child.output or "") in output
+        expected = quarter_figures(sales_db, 2026, quarter)
+        assert f"{expected.period} revenue: {dollars(expected.total_cents)}" in output
+        children.append(child)
+    own = sum(s.cost_usd or 0.0 for s in result.steps if s.kind == "model")
+    assert result.cost_usd == pytest.approx(own + sum(c.cost_usd for c in children), abs=1e-6)
 
 
 @pytest.mark.parametrize(
