@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from duragent._wire import Wire
 
 ApprovalKind = Literal["tool_call", "input", "review"]
 DecisionAction = Literal["approve", "reject", "edit", "respond"]
@@ -28,8 +30,7 @@ MAX_REASON = 4000
 MAX_RESPONSE = 100_000
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
 
 
 def canonical_json(value: Any) -> str:
@@ -123,6 +124,10 @@ class ApprovalDecision(_Frozen):
     for a review, ``response`` replacing the answer); respond (do not run the tool: ``response``
     is what the model is told instead).
     """
+
+    # Strict on the wire too: a decision is a person's, and a field this worker does not
+    # understand (a newer client's condition on the approval) must not be silently dropped.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     step_id: str = Field(min_length=1, max_length=64)
     approver: str = Field(min_length=1, max_length=MAX_NAME)

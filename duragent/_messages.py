@@ -3,11 +3,7 @@
 Every model here is frozen pydantic and goes through
 ``temporalio.contrib.pydantic.pydantic_data_converter``. These shapes are recorded in workflow
 histories, so they only ever grow: add fields with defaults, never rename or remove one.
-
-Rolling upgrades: during a deploy, old and new workers and clients share runs, so a payload may
-carry a field this code does not know yet. Read off the wire (JSON: histories, activity inputs
-and results) an unknown field is ignored; written in Python (``RunRequest(agnet=...)``, a typo)
-it is an error naming the field. See ``_Wire``.
+Unknown fields are ignored off the wire and refused in Python (``duragent._wire``).
 """
 
 from __future__ import annotations
@@ -15,36 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import Field
 
 from duragent._names import SANDBOX_TASK_QUEUE
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
 from duragent._transcript import TranscriptRef
 from duragent._vocab import RiskLevel
+from duragent._wire import Wire
 
-
-class _Wire(BaseModel):
-    """Frozen; tolerant of fields it does not know when read from JSON (a newer client's or
-    worker's payload: the field is ignored), strict when built in Python (a typo fails)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.mode == "python" and isinstance(data, dict):
-            unknown = data.keys() - cls.model_fields.keys()
-            if unknown:
-                known = ", ".join(sorted(cls.model_fields))
-                raise ValueError(
-                    f"unknown field(s) {', '.join(sorted(map(str, unknown)))} for "
-                    f"{cls.__name__}; its fields are: {known}"
-                )
-        return data
-
-
-_Frozen = _Wire
+_Frozen = Wire
 
 
 Role = Literal["system", "user", "assistant", "tool"]

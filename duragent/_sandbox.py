@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from duragent._wire import Wire
 
 Isolation = Literal["strong", "weak"]
 """``strong``: namespaces (no network, private filesystem view, separate user); ``weak``:
@@ -25,8 +27,7 @@ ViolationKind = Literal[
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
 
 
 class SandboxPolicy(_Frozen):

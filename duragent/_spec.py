@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -30,12 +29,12 @@ from pydantic import (
 from duragent._guardrails import Rule, validate_policy
 from duragent._sandbox import SandboxPolicy
 from duragent._vocab import PROVIDERS, ProviderName
+from duragent._wire import Wire
 
 _NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
 
 
 class ModelRef(_Frozen):

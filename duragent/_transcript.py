@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from duragent._wire import Wire
 
 INLINE_LIMIT = 2_048
 """Tool outputs longer than this (characters) are stored by reference; history keeps a preview."""
 PREVIEW_CHARS = 400
 
 
-class TranscriptRef(BaseModel):
+class TranscriptRef(Wire):
     """Messages ``[0, start)`` of the conversation stored under ``key``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     key: str
     start: int = Field(ge=0)
 

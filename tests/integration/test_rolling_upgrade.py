@@ -15,7 +15,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from duragent import RunRequest, RunResult
+from duragent._guardrails import Rule
 from duragent._messages import StepRecord
+from duragent._spec import AgentSpec
 from tests.conftest import new_worker
 
 
@@ -80,3 +82,23 @@ async def test_a_newer_clients_request_runs_on_this_worker(
         )
     assert result.status == "completed", result.error
     assert "1001" in (result.output or "")
+
+
+def test_a_newer_workers_spec_field_is_ignored_but_a_rule_field_is_not() -> None:
+    """Specs travel in history (the resolved specs): an agent field a newer worker added is
+    ignored; a guardrail rule field is refused, so an old worker never runs a rule weakened."""
+    converter = pydantic_data_converter.payload_converter
+    agent = {"name": "a", "model": "openai/gpt-4.1-mini", "new_knob": 3}
+    spec = converter.from_payload(_payload(agent), AgentSpec)
+    assert spec.name == "a"
+    rule = {
+        "name": "r",
+        "stage": "input",
+        "when": {"text": {"contains": "x"}},
+        "action": "block",
+        "unless_vip": True,
+    }
+    with pytest.raises(ValidationError, match="unless_vip"):
+        converter.from_payload(_payload(rule), Rule)
+    with pytest.raises(ValidationError, match="new_knob"):
+        AgentSpec.model_validate(agent)  # written by a person (Python, YAML): a typo

@@ -10,9 +10,11 @@ OR), so ``all``/``any`` of one condition is that condition.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from duragent._guardrails import (
@@ -195,6 +197,9 @@ def test_evaluation_never_raises(policy: list[Rule], stage: str, text: str, argu
 @SETTINGS
 @given(conditions, contexts)
 def test_not_inverts(when: Any, context: EvalContext) -> None:
+    # A confidence that cannot be compared (inf, NaN) makes a confidence test unknown, which a
+    # rule treats as matched either way round (fail closed): test_unknown_matches_both_ways.
+    assume(context.confidence is None or math.isfinite(context.confidence))
     stage = context.stage
     assert matches(probe({"not": when}, stage), context) is not matches(probe(when, stage), context)
 
@@ -277,3 +282,11 @@ def test_a_redact_rule_redacts_like_redact_text(
     )
     decision = evaluate([redact], EvalContext(stage=stage, text=text))
     assert (decision.redacted_text, decision.redactions) == redact_text(text, kinds)
+
+
+@pytest.mark.parametrize("confidence", [float("inf"), float("-inf"), float("nan")])
+def test_unknown_matches_both_ways(confidence: float) -> None:
+    context = EvalContext(stage="output", confidence=confidence)
+    when = {"confidence": {"gt": 0.0}}
+    assert matches(probe(when, "output"), context)
+    assert matches(probe({"not": when}, "output"), context)

@@ -60,6 +60,7 @@ CORE = frozenset(
         "_tool",
         "_transcript",
         "_vocab",
+        "_wire",
         "approval_tokens",
         "errors",
         "pricing",
