@@ -30,7 +30,8 @@ MAX_REASON = 4000
 MAX_RESPONSE = 100_000
 
 
-_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
+class _Frozen(Wire):
+    """Unknown fields: dropped off the wire, refused in Python (``duragent._wire``)."""
 
 
 def canonical_json(value: Any) -> str:

@@ -20,7 +20,8 @@ from duragent._transcript import TranscriptRef
 from duragent._vocab import RiskLevel
 from duragent._wire import Wire
 
-_Frozen = Wire
+class _Frozen(Wire):
+    """Unknown fields: dropped off the wire, refused in Python (``duragent._wire``)."""
 
 
 Role = Literal["system", "user", "assistant", "tool"]

@@ -27,7 +27,8 @@ ViolationKind = Literal[
 ]
 
 
-_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
+class _Frozen(Wire):
+    """Unknown fields: dropped off the wire, refused in Python (``duragent._wire``)."""
 
 
 class SandboxPolicy(_Frozen):

@@ -34,7 +34,8 @@ from duragent._wire import Wire
 _NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 
 
-_Frozen = Wire  # unknown fields: ignored off the wire, refused in Python (duragent._wire)
+class _Frozen(Wire):
+    """Unknown fields: dropped off the wire, refused in Python (``duragent._wire``)."""
 
 
 class ModelRef(_Frozen):
