@@ -20,6 +20,7 @@ from duragent._transcript import TranscriptRef
 from duragent._vocab import RiskLevel
 from duragent._wire import Wire
 
+
 class _Frozen(Wire):
     """Unknown fields: dropped off the wire, refused in Python (``duragent._wire``)."""
 
