@@ -30,8 +30,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from duragent.activities.models import ScriptedProvider
-from duragent.workers import build_worker, connect, start_telemetry
-from duragent.workers._telemetry import Telemetry
+from duragent.workers import Telemetry, build_worker, connect, start_telemetry
 
 from bench import _otlp_sink
 from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main

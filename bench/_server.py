@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from duragent.workers._devserver import TUNING, free_port, temporal_binary
+from duragent.workers import TUNING, free_port, temporal_binary
 
 from duragent._names import SEARCH_ATTRIBUTES
 

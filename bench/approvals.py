@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import time
 
-from duragent.workers._embedded import embedded
+from duragent.workers import embedded
 
 from duragent import Agent, App, RunRequest, tool
 from duragent._approvals import ApprovalRequest

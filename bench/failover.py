@@ -30,10 +30,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from duragent.activities.models import AnthropicProvider, ModelProvider, OpenAIProvider
-from duragent.activities.models._base import close_providers
-from duragent.workers import build_worker
-from duragent.workers._devserver import TUNING, temporal_binary
+from duragent.activities.models import (
+    AnthropicProvider,
+    ModelProvider,
+    OpenAIProvider,
+    close_providers,
+)
+from duragent.workers import TUNING, build_worker, temporal_binary
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment

@@ -25,7 +25,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from duragent.workers._devserver import DevServer
+from duragent.workers import DevServer
 
 from tests.crash.test_kill_worker import (
     SEED,

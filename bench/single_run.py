@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from duragent.workers._embedded import embedded
+from duragent.workers import embedded
 
 from duragent import RunRequest
 from duragent.client import start_run

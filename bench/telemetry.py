@@ -23,9 +23,14 @@ import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from duragent.workers import build_worker, connect, start_telemetry
-from duragent.workers._devserver import TUNING, temporal_binary
-from duragent.workers._payloads import data_converter
+from duragent.workers import (
+    TUNING,
+    build_worker,
+    connect,
+    data_converter,
+    start_telemetry,
+    temporal_binary,
+)
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 

@@ -14,6 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from duragent.workers._app_loader import load_app
     from duragent.workers._client import connect, ensure_search_attributes, key_ring
+    from duragent.workers._devserver import (
+        TUNING,
+        DevServer,
+        DevServerError,
+        free_port,
+        port_open,
+        temporal_binary,
+    )
     from duragent.workers._embedded import dev_server, embedded
     from duragent.workers._payloads import data_converter
     from duragent.workers._telemetry import Telemetry, start_telemetry
@@ -27,6 +35,12 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "DevServer": "_devserver",
+    "DevServerError": "_devserver",
+    "TUNING": "_devserver",
+    "free_port": "_devserver",
+    "port_open": "_devserver",
+    "temporal_binary": "_devserver",
     "Telemetry": "_telemetry",
     "build_activities": "_worker",
     "build_providers": "_worker",
@@ -45,6 +59,9 @@ _WHERE = {
 }
 
 __all__ = [
+    "TUNING",
+    "DevServer",
+    "DevServerError",
     "Telemetry",
     "build_activities",
     "build_providers",
@@ -55,10 +72,13 @@ __all__ = [
     "dev_server",
     "embedded",
     "ensure_search_attributes",
+    "free_port",
     "key_ring",
     "load_app",
+    "port_open",
     "sandbox_runner",
     "start_telemetry",
+    "temporal_binary",
     "with_passthrough",
 ]
 

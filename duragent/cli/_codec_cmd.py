@@ -113,7 +113,7 @@ def start_dev_codec_server(s: Settings, ui_port: int, stack: AsyncExitStack) -> 
     if s.encryption_keys_file is None:
         return None
     from duragent.encryption.server import CodecServer, codec_app
-    from duragent.workers._devserver import free_port, port_open
+    from duragent.workers import free_port, port_open
 
     codec = _codec(s)
     token, token_ref = _token(s, None)

@@ -157,7 +157,7 @@ async def _start_dev_server(
     s: Settings, home: Path, port: int, ui_port: int, stack: AsyncExitStack
 ) -> Settings:
     from duragent.cli._codec_cmd import start_dev_codec_server
-    from duragent.workers._devserver import DevServer, DevServerError
+    from duragent.workers import DevServer, DevServerError
 
     # Encryption on: the Web UI decodes payloads through a codec server started here.
     codec_endpoint = start_dev_codec_server(s, ui_port, stack)
@@ -210,7 +210,7 @@ async def demo(
 ) -> None:
     """Start the dev server and a worker, run the app's demo scenarios, print results and links."""
     from duragent.cli._demo import run_scenarios, scenarios_of
-    from duragent.workers._devserver import port_open
+    from duragent.workers import port_open
 
     s = settings(None, None)
     served = _load(app, s, quiet=True)
