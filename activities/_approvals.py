@@ -12,6 +12,7 @@ from pathlib import Path
 from temporalio import activity
 
 from duragent._approvals import normalize_identity
+from duragent._contracts import TokenVerification
 from duragent._messages import TokenCheck, TokenVerdict
 from duragent._names import ACTIVITY_VERIFY_TOKEN
 from duragent.approval_tokens import verify_token
@@ -35,7 +36,7 @@ def load_approver_keys(path: str | Path) -> dict[str, str]:
     return dict(raw)
 
 
-class ApprovalActivities:
+class ApprovalActivities(TokenVerification):
     def __init__(self, keys: Mapping[str, str] | None = None) -> None:
         # Names as the workflow compares them (normalize_identity): "Lee" holds lee's key.
         self._keys: dict[str, str] = {}

@@ -17,6 +17,7 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from duragent._contracts import AuditTrail
 from duragent._messages import AuditEntry
 from duragent._names import ACTIVITY_AUDIT
 from duragent._redact import current as redactor
@@ -24,7 +25,7 @@ from duragent._redact import redacted_failures
 from duragent.audit import AuditBatch, AuditConflictError, AuditError, AuditLog
 
 
-class AuditActivities:
+class AuditActivities(AuditTrail):
     """Appends audit batches to the log this worker was built with."""
 
     def __init__(self, log: AuditLog) -> None:

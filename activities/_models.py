@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError
+from duragent._contracts import ModelCalls
 from duragent._names import ACTIVITY_MODEL
 from duragent._redact import current as redactor
 from duragent._redact import redacted_failures
@@ -69,7 +70,7 @@ def to_application_error(
     )
 
 
-class ModelActivities:
+class ModelActivities(ModelCalls):
     """Holds the worker's providers (built in ``workers``), its pricing table and its circuit
     breaker (one per worker; a fresh one with the default thresholds unless given)."""
 

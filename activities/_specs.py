@@ -12,11 +12,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from duragent import App, ResolvedSpecs, SpecError
+from duragent._contracts import SpecResolution
 from duragent._messages import ResolveRequest
 from duragent._names import ACTIVITY_RESOLVE
 
 
-class SpecActivities:
+class SpecActivities(SpecResolution):
     def __init__(
         self, app: App, *, search_attributes: bool = True, sandbox_task_queue: str | None = None
     ) -> None:

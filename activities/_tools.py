@@ -31,6 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from duragent import App, Tool, ToolCallRequest, ToolContext, ToolError, ToolResult
+from duragent._contracts import ToolCalls
 from duragent._messages import SandboxRecord
 from duragent._names import ACTIVITY_TOOL
 from duragent._redact import REDACTED, redacted_failures
@@ -72,7 +73,7 @@ def _heartbeat(*details: Any) -> None:
         activity.heartbeat(*details)
 
 
-class ToolActivities:
+class ToolActivities(ToolCalls):
     """Executes the tools of the app this worker serves."""
 
     def __init__(

@@ -17,9 +17,9 @@ from duragent.workflows._state import RunState
 from temporalio import workflow
 
 from duragent._approvals import ApprovalDecision, ApprovalKind, ApprovalRequest, args_hash
+from duragent._contracts import AuditTrail
 from duragent._guardrails import Decision, Rule
 from duragent._messages import AuditBatch, AuditEntry, ToolSpec
-from duragent._names import ACTIVITY_AUDIT
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, TOOL_NAME, span
 
@@ -61,10 +61,9 @@ class Approvals:
                 for step in steps
             ]
         )
-        await workflow.execute_local_activity(
-            ACTIVITY_AUDIT,
+        await workflow.execute_local_activity_method(
+            AuditTrail.append,
             batch,
-            result_type=int,
             start_to_close_timeout=timedelta(seconds=30),
             summary=f"audit {len(steps)} records",
         )

@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from duragent._contracts import ModelCalls, ToolCalls
 from duragent._messages import (
     Message,
     ModelRequest,
@@ -23,7 +24,6 @@ from duragent._messages import (
     ToolResult,
     ToolSpec,
 )
-from duragent._names import ACTIVITY_MODEL, ACTIVITY_TOOL
 from duragent._spec import ModelRef, RetrySpec, Timeouts
 from duragent.errors import NON_RETRYABLE_KINDS
 
@@ -95,18 +95,16 @@ async def call_model(
     """One model call, as a regular or a local activity as the model's ``execution`` says."""
     timeout = timedelta(seconds=timeouts.model_s)
     if model.execution == "local":
-        return await workflow.execute_local_activity(
-            ACTIVITY_MODEL,
+        return await workflow.execute_local_activity_method(
+            ModelCalls.call,
             request,
-            result_type=ModelResponse,
             start_to_close_timeout=timeout,
             retry_policy=model_retry(retry),
             summary=summary,
         )
-    return await workflow.execute_activity(
-        ACTIVITY_MODEL,
+    return await workflow.execute_activity_method(
+        ModelCalls.call,
         request,
-        result_type=ModelResponse,
         start_to_close_timeout=timeout,
         heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_s),
         retry_policy=model_retry(retry),
@@ -124,19 +122,17 @@ async def call_tool(
     summary = f"tool {call.name}"
     try:
         if tool.execution == "local":
-            return await workflow.execute_local_activity(
-                ACTIVITY_TOOL,
+            return await workflow.execute_local_activity_method(
+                ToolCalls.call,
                 request,
-                result_type=ToolResult,
                 start_to_close_timeout=timeout,
                 retry_policy=retry,
                 summary=summary,
                 activity_id=request.step_id,
             )
-        return await workflow.execute_activity(
-            ACTIVITY_TOOL,
+        return await workflow.execute_activity_method(
+            ToolCalls.call,
             request,
-            result_type=ToolResult,
             start_to_close_timeout=timeout,
             retry_policy=retry,
             summary=summary,

@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from duragent.workflows._calls import ACTIVITY_FAILURES
 from duragent.workflows._ledger import Ledger
 from duragent.workflows._state import RunState
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 from duragent._approvals import (
     ApprovalDecision,
@@ -33,10 +33,10 @@ from duragent._approvals import (
     normalize_roles,
 )
 from duragent._coerce import ArgumentsInvalid, validate_arguments
-from duragent._messages import ResolvedSpecs, StepKind, TokenCheck, TokenVerdict
-from duragent._names import ACTIVITY_VERIFY_TOKEN, SIGNAL_APPROVE, SIGNAL_REJECT
+from duragent._contracts import TokenVerification
+from duragent._messages import ResolvedSpecs, StepKind, TokenCheck
+from duragent._names import SIGNAL_APPROVE, SIGNAL_REJECT
 
-ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 MAX_DETAIL = 500
 MAX_REFUSAL_RECORDS = 100
 """Refused decisions recorded in full per run; later ones are only counted."""
@@ -365,8 +365,8 @@ class ApprovalDesk:
     ) -> str | None:
         if not decision.token:
             return f"step {request.step_id!r} needs a signed approval token"
-        verdict = await workflow.execute_local_activity(
-            ACTIVITY_VERIFY_TOKEN,
+        verdict = await workflow.execute_local_activity_method(
+            TokenVerification.verify_token,
             TokenCheck(
                 token=decision.token,
                 workflow_id=workflow.info().workflow_id,
@@ -376,7 +376,6 @@ class ApprovalDesk:
                 action=decision.action,
                 response=decision.response,
             ),
-            result_type=TokenVerdict,
             start_to_close_timeout=timedelta(seconds=10),
             # Bounded: the desk's lock is held meanwhile, and a verdict that never comes would
             # keep every other decision (and the run's end) waiting.

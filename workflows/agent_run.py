@@ -43,6 +43,7 @@ from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
 
 from duragent._approvals import ApprovalOutcome, ApprovalRequest
+from duragent._contracts import SpecResolution
 from duragent._messages import (
     Message,
     ResolvedSpecs,
@@ -54,7 +55,6 @@ from duragent._messages import (
     StepRecord,
 )
 from duragent._names import (
-    ACTIVITY_RESOLVE,
     QUERY_PENDING,
     QUERY_STATUS,
     QUERY_STEPS,
@@ -205,10 +205,9 @@ class AgentRun:
 
     async def _resolve(self, request: RunRequest) -> ResolvedSpecs:
         try:
-            specs = await workflow.execute_local_activity(
-                ACTIVITY_RESOLVE,
+            specs = await workflow.execute_local_activity_method(
+                SpecResolution.resolve,
                 ResolveRequest(agent=request.agent),
-                result_type=ResolvedSpecs,
                 start_to_close_timeout=timedelta(seconds=10),
                 summary=f"resolve specs for {request.agent}",
             )

@@ -44,6 +44,7 @@ CORE = frozenset(
         "_coerce",
         "_comparisons",
         "_conditions",
+        "_contracts",
         "_guardrails",
         "_loader",
         "_messages",
