@@ -23,12 +23,6 @@ import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
-from duragent.activities._circuit import CircuitBreaker, circuit_key
-from duragent.activities._confidence import INSTRUCTION, split_self_reported
-from duragent.activities._heartbeat import heartbeating
-from duragent.activities._observe import model_answered, model_call
-from duragent.activities._transcripts import TranscriptError, TranscriptStore
-from duragent.activities.models import ModelProvider
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -37,6 +31,12 @@ from duragent._contracts import ModelCalls
 from duragent._names import ACTIVITY_MODEL
 from duragent._redact import current as redactor
 from duragent._redact import redacted_failures
+from duragent.activities._circuit import CircuitBreaker, circuit_key
+from duragent.activities._confidence import INSTRUCTION, split_self_reported
+from duragent.activities._heartbeat import heartbeating
+from duragent.activities._observe import model_answered, model_call
+from duragent.activities._transcripts import TranscriptError, TranscriptStore
+from duragent.activities.models import ModelProvider
 from duragent.pricing import Price, cost_usd
 
 

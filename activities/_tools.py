@@ -23,10 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from duragent.activities._heartbeat import heartbeating
-from duragent.activities._observe import tool_call, tool_finished
-from duragent.activities._transcripts import TranscriptStore
-from duragent.activities.sandbox import Backend, SandboxUnavailable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,6 +35,10 @@ from duragent._redact import current as redactor
 from duragent._sandbox import SandboxJob, SandboxPolicy
 from duragent._tool import ToolArgumentsError, to_model_text
 from duragent._transcript import INLINE_LIMIT, preview
+from duragent.activities._heartbeat import heartbeating
+from duragent.activities._observe import tool_call, tool_finished
+from duragent.activities._transcripts import TranscriptStore
+from duragent.activities.sandbox import Backend, SandboxUnavailable
 
 MODEL_OUTPUT_CHARS = 4000
 """The tail of a job's stdout and stderr the model is shown (a ``[redacted]`` the cut falls in

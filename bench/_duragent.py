@@ -29,18 +29,17 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from duragent.activities.models import ScriptedProvider
-from duragent.workers import Telemetry, build_worker, connect, start_telemetry
-
 from bench import _otlp_sink
 from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
 from bench._workload import ANSWER, INPUT
 from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
+from duragent.activities.models import ScriptedProvider
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import Telemetry, build_worker, connect, start_telemetry
 
 LABELS = {
     "f": "duragent AgentRun, regular activities",

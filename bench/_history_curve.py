@@ -19,15 +19,15 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from duragent.activities.models import ScriptedProvider
-from duragent.workers import build_worker, connect
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, tool
+from duragent.activities.models import ScriptedProvider
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import build_worker, connect
 
 TURNS = (1, 10, 50, 100, 200)
 MESSAGE_BYTES = 10_000

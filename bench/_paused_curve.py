@@ -34,8 +34,6 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from duragent.activities.models import ScriptedProvider
-from duragent.workers import build_worker, connect
 from temporalio.client import Client, WorkflowHandle
 
 from bench._measure import peak_rss_mb, percentile, pid_cpu_s, rss_mb
@@ -43,9 +41,11 @@ from bench.approvals import refund_agent
 from duragent import App, RunRequest, RunResult, tool
 from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest
 from duragent._names import QUERY_PENDING, SA_PENDING, UPDATE_DECIDE
+from duragent.activities.models import ScriptedProvider
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import build_worker, connect
 
 AGENT = "paused"
 IN_FLIGHT = 32

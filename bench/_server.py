@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from duragent.workers import TUNING, free_port, temporal_binary
-
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.workers import TUNING, free_port, temporal_binary
 
 __all__ = ["TUNING", "BenchServer", "free_port"]
 

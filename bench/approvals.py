@@ -15,11 +15,10 @@ import asyncio
 import statistics
 import time
 
-from duragent.workers import embedded
-
 from duragent import Agent, App, RunRequest, tool
 from duragent._approvals import ApprovalRequest
 from duragent.client import start_run
+from duragent.workers import embedded
 
 STARTED: list[float] = []
 

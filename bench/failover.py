@@ -30,24 +30,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from duragent.activities.models import (
-    AnthropicProvider,
-    ModelProvider,
-    OpenAIProvider,
-    close_providers,
-)
-from duragent.workers import TUNING, build_worker, temporal_binary
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from duragent import Agent, App, RunRequest, RunResult
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.activities.models import (
+    AnthropicProvider,
+    ModelProvider,
+    OpenAIProvider,
+    close_providers,
+)
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.logging import configure
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 from duragent.settings import Settings
+from duragent.workers import TUNING, build_worker, temporal_binary
 
 NEVER_TRIPS = 1_000_000
 

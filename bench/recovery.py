@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 
 from duragent.workers import DevServer
-
 from tests.crash.test_kill_worker import (
     SEED,
     Harness,

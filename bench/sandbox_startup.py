@@ -19,9 +19,8 @@ import platform
 import statistics
 import time
 
-from duragent.activities.sandbox import BACKENDS, SandboxUnavailable
-
 from duragent._sandbox import SandboxJob, SandboxPolicy
+from duragent.activities.sandbox import BACKENDS, SandboxUnavailable
 from duragent.report import percentile
 
 JOBS = {"python": SandboxJob(python="pass"), "command": SandboxJob(command=["true"])}

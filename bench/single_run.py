@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from duragent.workers import embedded
-
 from duragent import RunRequest
 from duragent.client import start_run
+from duragent.workers import embedded
 
 
 async def main(runs: int, stock: bool) -> None:

@@ -23,14 +23,6 @@ import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from duragent.workers import (
-    TUNING,
-    build_worker,
-    connect,
-    data_converter,
-    start_telemetry,
-    temporal_binary,
-)
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -41,6 +33,14 @@ from duragent._names import SEARCH_ATTRIBUTES
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import (
+    TUNING,
+    build_worker,
+    connect,
+    data_converter,
+    start_telemetry,
+    temporal_binary,
+)
 
 WARMUP = 5
 

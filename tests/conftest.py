@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.workers import build_worker
-from duragent.workers._devserver import TUNING
-from duragent.workers._payloads import data_converter
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -35,6 +32,9 @@ from duragent._approvals import ApprovalRequest
 from duragent._names import SA_PENDING, SEARCH_ATTRIBUTES
 from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.settings import Settings
+from duragent.workers import build_worker
+from duragent.workers._devserver import TUNING
+from duragent.workers._payloads import data_converter
 
 BIN = Path(sys.executable).parent
 TUNED = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
-from duragent.workers._payloads import data_converter
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -21,11 +20,11 @@ from temporalio.service import RPCError
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.errors import DuragentError
 from duragent.settings import Settings
+from duragent.workers._payloads import data_converter
 
 if TYPE_CHECKING:
-    from duragent.workers._telemetry import Telemetry
-
     from duragent.encryption import KeyRing
+    from duragent.workers._telemetry import Telemetry
 
 log = structlog.get_logger("duragent.client")
 

@@ -8,18 +8,18 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from duragent.activities.models import ModelProvider, ScriptedProvider
-from duragent.workers._devserver import TUNING, temporal_binary
-from duragent.workers._payloads import data_converter
-from duragent.workers._worker import build_worker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from duragent import App
 from duragent._names import SEARCH_ATTRIBUTES
+from duragent.activities.models import ModelProvider, ScriptedProvider
 from duragent.audit import SQLiteAuditLog
 from duragent.settings import Settings
+from duragent.workers._devserver import TUNING, temporal_binary
+from duragent.workers._payloads import data_converter
+from duragent.workers._worker import build_worker
 
 
 @asynccontextmanager

@@ -13,6 +13,11 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from temporalio.client import Client
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from duragent import App, _redact
 from duragent.activities import (
     ApprovalActivities,
     AuditActivities,
@@ -24,17 +29,12 @@ from duragent.activities import (
     open_transcript_store,
 )
 from duragent.activities.models import ModelProvider, ScriptedProvider
-from duragent.workers._client import key_ring
-from duragent.workflows import AgentRun
-from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-from duragent import App, _redact
 from duragent.audit import AuditLog
 from duragent.encryption import EncryptionCodec, KeyRing, PlaintextCodec
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
+from duragent.workers._client import key_ring
+from duragent.workflows import AgentRun
 
 if TYPE_CHECKING:
     from duragent.activities.sandbox import Backend

@@ -11,9 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from duragent.workflows._desk import ApprovalDesk
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
 from temporalio import workflow
 
 from duragent._approvals import ApprovalDecision, ApprovalKind, ApprovalRequest, args_hash
@@ -22,6 +19,9 @@ from duragent._guardrails import Decision, Rule
 from duragent._messages import AuditBatch, AuditEntry, ToolSpec
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, TOOL_NAME, span
+from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
 
 
 def why(verdict: ApprovalDecision | None) -> str:

@@ -8,6 +8,11 @@ evaluation is pure; only the grader's model call is an activity.
 
 from __future__ import annotations
 
+from temporalio import workflow
+
+from duragent._guardrails import Stage
+from duragent._messages import Message, ModelRequest, ModelResponse
+from duragent._spec import AgentSpec
 from duragent.workflows._asking import Approvals, why
 from duragent.workflows._calls import (
     ACTIVITY_FAILURES,
@@ -19,11 +24,6 @@ from duragent.workflows._calls import (
 from duragent.workflows._guard import Guard
 from duragent.workflows._ledger import Ledger
 from duragent.workflows._state import RunEnded, RunState
-from temporalio import workflow
-
-from duragent._guardrails import Stage
-from duragent._messages import Message, ModelRequest, ModelResponse
-from duragent._spec import AgentSpec
 
 
 class Checkpoints:

@@ -8,11 +8,11 @@ reference and how much of the audit trail is written. Budgets therefore keep cou
 
 from __future__ import annotations
 
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
 from temporalio import workflow
 
 from duragent._messages import Carry, ResolvedSpecs
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
 
 
 def should_continue_as_new(state: RunState, *, pending: bool, turns_here: int) -> bool:

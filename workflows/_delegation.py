@@ -15,9 +15,6 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from duragent.workflows._child import start_agent
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
@@ -28,6 +25,9 @@ from duragent._messages import Message, ResolvedSpecs, RunConfig, RunRequest, Ru
 from duragent._messages import ToolSpec as _ToolSpec
 from duragent._names import DELEGATE_PREFIX
 from duragent._spec import AgentSpec
+from duragent.workflows._child import start_agent
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
 
 PATCH = "duragent-delegation"
 """``workflow.patched`` id: runs whose agents have delegates, started before delegation ran,

@@ -16,9 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from duragent.workflows._calls import ACTIVITY_FAILURES
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,6 +33,9 @@ from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._contracts import TokenVerification
 from duragent._messages import ResolvedSpecs, StepKind, TokenCheck
 from duragent._names import SIGNAL_APPROVE, SIGNAL_REJECT
+from duragent.workflows._calls import ACTIVITY_FAILURES
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
 
 MAX_DETAIL = 500
 MAX_REFUSAL_RECORDS = 100

@@ -9,11 +9,6 @@ delegates of one turn run in parallel, and awaited at the end of the turn).
 
 from __future__ import annotations
 
-from duragent.workflows._calls import call_tool
-from duragent.workflows._delegation import Delegation, delegate_tool, offers_delegates
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
-from duragent.workflows._tool_gate import ToolGate
 from temporalio import workflow
 
 from duragent._approvals import args_hash
@@ -22,6 +17,11 @@ from duragent._messages import Message, ResolvedSpecs, ToolCall, ToolCallRequest
 from duragent._names import DELEGATE_PREFIX, HANDOFF_PREFIX, SANDBOX_TASK_QUEUE
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, span
+from duragent.workflows._calls import call_tool
+from duragent.workflows._delegation import Delegation, delegate_tool, offers_delegates
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunState
+from duragent.workflows._tool_gate import ToolGate
 
 
 class ToolDispatch:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from duragent.workflows._ledger import Ledger
-
 from duragent._approvals import args_hash
 from duragent._guardrails import Decision, EvalContext, RiskLevel, Stage, evaluate
 from duragent._spec import AgentSpec
+from duragent.workflows._ledger import Ledger
 
 
 class Guard:

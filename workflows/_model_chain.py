@@ -7,17 +7,6 @@ follow its retry policy (``duragent.errors.RETRY_SEMANTICS`` says what a retry c
 
 from __future__ import annotations
 
-from duragent.workflows._asking import Approvals
-from duragent.workflows._calls import (
-    ACTIVITY_FAILURES,
-    attempt_errors,
-    call_model,
-    error_message,
-    error_type,
-)
-from duragent.workflows._delegation import delegate_tool, offers_delegates
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunEnded, RunState
 from temporalio import workflow
 
 from duragent._messages import (
@@ -31,6 +20,17 @@ from duragent._messages import (
 from duragent._names import HANDOFF_PREFIX
 from duragent._spec import AgentSpec, ModelRef
 from duragent._transcript import TranscriptRef
+from duragent.workflows._asking import Approvals
+from duragent.workflows._calls import (
+    ACTIVITY_FAILURES,
+    attempt_errors,
+    call_model,
+    error_message,
+    error_type,
+)
+from duragent.workflows._delegation import delegate_tool, offers_delegates
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunEnded, RunState
 
 
 class ModelChain:

@@ -13,10 +13,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from duragent.workflows._asking import Approvals, why
-from duragent.workflows._guard import Guard
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunEnded, RunState
 from temporalio import workflow
 
 from duragent._approvals import args_hash, may_decide, same_person
@@ -24,6 +20,10 @@ from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._guardrails import Decision, Rule
 from duragent._messages import ToolCall, ToolSpec
 from duragent._spec import AgentSpec
+from duragent.workflows._asking import Approvals, why
+from duragent.workflows._guard import Guard
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._state import RunEnded, RunState
 
 Execute = Callable[[ToolCall, "str | None"], Awaitable[None]]
 """Runs a call that passed the gate: ``execute(call, ref)``, ``ref`` the approval it followed."""

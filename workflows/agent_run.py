@@ -26,18 +26,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from duragent.workflows._asking import Approvals
-from duragent.workflows._calls import ACTIVITY_FAILURES, error_message, error_type
-from duragent.workflows._checkpoints import Checkpoints
-from duragent.workflows._continuation import continue_as_new, restore, should_continue_as_new
-from duragent.workflows._delegation import Delegation
-from duragent.workflows._desk import ApprovalDesk
-from duragent.workflows._dispatch import ToolDispatch
-from duragent.workflows._guard import Guard
-from duragent.workflows._ledger import Ledger
-from duragent.workflows._model_chain import ModelChain
-from duragent.workflows._state import RunEnded, RunState
-from duragent.workflows._tool_gate import ToolGate
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
@@ -72,6 +60,18 @@ from duragent._names import (
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, CONVERSATION_ID, OPERATION, record_run, span
 from duragent.errors import SpecError
+from duragent.workflows._asking import Approvals
+from duragent.workflows._calls import ACTIVITY_FAILURES, error_message, error_type
+from duragent.workflows._checkpoints import Checkpoints
+from duragent.workflows._continuation import continue_as_new, restore, should_continue_as_new
+from duragent.workflows._delegation import Delegation
+from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._dispatch import ToolDispatch
+from duragent.workflows._guard import Guard
+from duragent.workflows._ledger import Ledger
+from duragent.workflows._model_chain import ModelChain
+from duragent.workflows._state import RunEnded, RunState
+from duragent.workflows._tool_gate import ToolGate
 
 
 @workflow.defn(name=WORKFLOW, failure_exception_types=[ValidationError, SpecError])

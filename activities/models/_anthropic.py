@@ -17,12 +17,12 @@ from typing import Any, cast
 
 import anthropic
 from anthropic.types import RawMessageStreamEvent
-from duragent.activities.models import _classify
-from duragent.activities.models._clients import ClientCache
-from duragent.activities.models._openai import parse_arguments
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 from duragent._vocab import ProviderName
+from duragent.activities.models import _classify
+from duragent.activities.models._clients import ClientCache
+from duragent.activities.models._openai import parse_arguments
 
 PROVIDER: ProviderName = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import openai
-from duragent.activities.models import _classify
-from duragent.activities.models._clients import ClientCache
 from openai.types.chat import ChatCompletionChunk
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
 from duragent._vocab import ProviderName
+from duragent.activities.models import _classify
+from duragent.activities.models._clients import ClientCache
 
 PROVIDER: ProviderName = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -8,7 +8,6 @@ from duragent.activities.sandbox._bwrap import BwrapBackend
 from duragent.activities.sandbox._docker import DockerBackend
 from duragent.activities.sandbox._runner import Backend, SandboxUnavailable
 from duragent.activities.sandbox._subprocess import SubprocessBackend
-
 from duragent.errors import DuragentError
 
 BACKENDS: dict[str, type[Backend]] = {

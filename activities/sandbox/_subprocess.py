@@ -13,9 +13,8 @@ import stat
 import sys
 from pathlib import Path
 
-from duragent.activities.sandbox._runner import Backend, Launch, SandboxUnavailable
-
 from duragent._sandbox import SandboxJob
+from duragent.activities.sandbox._runner import Backend, Launch, SandboxUnavailable
 
 
 class SubprocessBackend(Backend):

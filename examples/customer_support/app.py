@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from duragent.examples.customer_support.tools import TOOLS
-
 from duragent import App
+from duragent.examples.customer_support.tools import TOOLS
 
 HERE = Path(__file__).parent
 

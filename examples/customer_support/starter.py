@@ -15,13 +15,6 @@ import argparse
 import asyncio
 from typing import Any
 
-from duragent.examples.customer_support.app import (
-    APPROVAL_SCENARIO,
-    DEMO_APPROVER,
-    ENTRY_AGENT,
-    SCENARIOS,
-)
-
 from duragent import (
     ModelRef,
     RunConfig,
@@ -31,6 +24,12 @@ from duragent import (
     Settings,
     connect,
     start_run,
+)
+from duragent.examples.customer_support.app import (
+    APPROVAL_SCENARIO,
+    DEMO_APPROVER,
+    ENTRY_AGENT,
+    SCENARIOS,
 )
 
 POLL_S = 0.2

@@ -19,9 +19,8 @@ import math
 import sqlite3
 from typing import Any, Literal
 
-from duragent.examples.customer_support import db
-
 from duragent import ToolContext, tool
+from duragent.examples.customer_support import db
 
 Priority = Literal["low", "normal", "high", "urgent"]
 

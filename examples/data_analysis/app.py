@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from duragent.examples.data_analysis.tools import TOOLS
-
 from duragent import App
+from duragent.examples.data_analysis.tools import TOOLS
 
 HERE = Path(__file__).parent
 

@@ -22,9 +22,8 @@ import sqlite3
 import time
 from typing import Any
 
-from duragent.examples.data_analysis import db
-
 from duragent import SandboxJob, ToolError, tool
+from duragent.examples.data_analysis import db
 
 MAX_ROWS = 500
 QUERY_TIME_S = 2.0

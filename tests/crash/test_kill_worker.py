@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from duragent.workers._devserver import DevServer
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -43,6 +42,7 @@ from duragent.audit import AuditLog, SQLiteAuditLog
 from duragent.client import start_run
 from duragent.mock_llm import MockConfig, MockLLM
 from duragent.mock_llm._engine import Answer, Engine
+from duragent.workers._devserver import DevServer
 from tests.crash import crash_app
 from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, stop
 

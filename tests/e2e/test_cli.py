@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from duragent.workers._devserver import free_port
 
 BIN = Path(sys.executable).parent

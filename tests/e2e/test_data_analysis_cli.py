@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from duragent.activities.sandbox import BwrapBackend
 
+from duragent.activities.sandbox import BwrapBackend
 from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, port_open, stop, wait_for
 
 APP = "duragent.examples.data_analysis.app:app"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from duragent import Agent, App, ModelRef, RunConfig, RunRequest, RunResult, ToolError, tool
 from duragent._names import SA_AGENT, SA_COST, SA_STATUS, SA_TENANT
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from tests.conftest import new_worker
 

@@ -8,16 +8,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.workers._devserver import DevServer
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from duragent import RunRequest, RunResult
 from duragent._names import SA_STATUS
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers._devserver import DevServer
 from tests.conftest import BIN, new_worker, wait_for_pending
 from tests.e2e.test_cli import free_port
 from tests.integration.governance_app import REFUND_RULE, make_app, refunds

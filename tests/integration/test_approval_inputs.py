@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.models import ScriptedProvider
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -19,6 +18,7 @@ from temporalio.client import (
 
 from duragent import RunRequest, RunResult
 from duragent._approvals import ApprovalOutcome, ApprovalRequest, args_hash
+from duragent.activities.models import ScriptedProvider
 from duragent.approval_tokens import sign_token
 from duragent.client import start_run
 from duragent.settings import Settings

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.models import ScriptedProvider
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from duragent import App, RunRequest, RunResult
 from duragent._approvals import ApprovalOutcome
 from duragent._names import SA_PENDING, SA_STATUS
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from tests.conftest import new_worker, wait_for_pending
 from tests.integration.governance_app import REFUND_RULE, make_app, refunds

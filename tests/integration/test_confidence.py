@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
-from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, RunResult
 from duragent._approvals import ApprovalRequest
+from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
 from duragent.client import start_run
 from duragent.mock_llm import MockConfig, MockLLM
 from tests.conftest import new_worker, wait_for_pending

@@ -3,11 +3,11 @@ conversation (through the transcript store); budgets keep counting across execut
 
 from __future__ import annotations
 
-from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from duragent import Agent, App, RunConfig, RunRequest, RunResult, tool
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from tests.conftest import new_worker
 

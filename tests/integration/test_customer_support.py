@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.examples.customer_support import db
-from duragent.examples.customer_support.app import ENTRY_AGENT, SCENARIOS, app
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from duragent import RunRequest, RunResult
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
+from duragent.examples.customer_support import db
+from duragent.examples.customer_support.app import ENTRY_AGENT, SCENARIOS, app
 from tests.conftest import new_worker
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from duragent import Message, RunRequest, RunResult
+from duragent._approvals import ApprovalOutcome, ApprovalRequest
 from duragent.activities.models import ScriptedProvider
+from duragent.client import start_run
 from duragent.examples.customer_support import db, starter
 from duragent.examples.customer_support.app import (
     APPROVAL_SCENARIO,
@@ -24,12 +30,6 @@ from duragent.examples.customer_support.app import (
     REVIEW_SCENARIO,
     app,
 )
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Worker
-
-from duragent import Message, RunRequest, RunResult
-from duragent._approvals import ApprovalOutcome, ApprovalRequest
-from duragent.client import start_run
 from tests.conftest import BIN, new_worker, wait_for_pending
 
 CARD = "4111 1111 1111 1111"

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.activities.sandbox import BwrapBackend
-from duragent.examples.data_analysis import db
-from duragent.examples.data_analysis.app import ENTRY_AGENT, SCENARIOS, app
-from duragent.workers import build_sandbox_worker
 from temporalio.client import Client
 
 from duragent import RunRequest, RunResult, StepRecord
+from duragent.activities.models import ScriptedProvider
+from duragent.activities.sandbox import BwrapBackend
 from duragent.client import start_run
+from duragent.examples.data_analysis import db
+from duragent.examples.data_analysis.app import ENTRY_AGENT, SCENARIOS, app
 from duragent.settings import Settings
+from duragent.workers import build_sandbox_worker
 from tests.conftest import new_worker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

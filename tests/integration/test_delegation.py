@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from duragent import App, RunRequest, RunResult
 from duragent._guardrails import Rule
+from duragent.activities.models import ScriptedProvider
 from duragent.cli._approval_cmds import list_pending
 from duragent.client import start_run
 from tests.conftest import new_worker, wait_for_pending

@@ -15,12 +15,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from duragent.activities.models import AnthropicProvider, ModelProvider, OpenAIProvider
-from duragent.activities.models._base import close_providers
 from pydantic import ValidationError
 from temporalio.client import Client
 
 from duragent import Agent, App, ModelRequest, ModelResponse, ProviderError, RunRequest, RunResult
+from duragent.activities.models import AnthropicProvider, ModelProvider, OpenAIProvider
+from duragent.activities.models._base import close_providers
 from duragent.client import start_run
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 from duragent.settings import Settings

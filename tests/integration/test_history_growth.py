@@ -6,11 +6,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from duragent.activities.models import ScriptedProvider
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, tool
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from tests.conftest import new_worker
 

@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from duragent.workflows import run_agent
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -16,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from duragent import Agent, App, DuragentError, DuragentPlugin, RunRequest, ScriptRule, Settings
 from duragent.testing import ScriptedProvider
+from duragent.workflows import run_agent
 
 APP = App(
     agents=[Agent(name="echo", model="scripted/echo", script=[ScriptRule(say="echo: {input}")])],

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
-from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, RunResult, tool
+from duragent.activities.models import AnthropicProvider, OpenAIProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
 from duragent.client import start_run
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 from tests.conftest import new_worker

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.workers import sandbox_runner
-from duragent.workflows import AgentRun
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from duragent import RunRequest
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
+from duragent.workers import sandbox_runner
+from duragent.workflows import AgentRun
 from tests.conftest import new_worker
 
 HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))

@@ -17,12 +17,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from duragent.activities.models import ModelProvider, OpenAIProvider
-from duragent.activities.models._base import close_providers
 from temporalio.client import Client
 
 from duragent import Agent, App, ModelRef, RunConfig, RunRequest, RunResult
 from duragent._names import LATENCY_BUCKETS_S
+from duragent.activities.models import ModelProvider, OpenAIProvider
+from duragent.activities.models._base import close_providers
 from duragent.cli._report_runs import compute_report
 from duragent.client import start_run
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from duragent.activities.models import ScriptedProvider
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, RunResult, ToolContext, tool
 from duragent._approvals import ApprovalRequest
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from tests.conftest import new_worker, wait_for_pending
 

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from duragent.activities.models import ScriptedProvider
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
@@ -18,6 +17,7 @@ from duragent import RunRequest, RunResult
 from duragent._guardrails import Rule
 from duragent._messages import StepRecord
 from duragent._spec import AgentSpec
+from duragent.activities.models import ScriptedProvider
 from tests.conftest import new_worker
 
 

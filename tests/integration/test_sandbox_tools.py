@@ -9,14 +9,14 @@ import uuid
 from typing import Any
 
 import pytest
-from duragent.activities.sandbox import Backend, BwrapBackend, SubprocessBackend
-from duragent.workers import build_sandbox_worker
 from temporalio.client import Client
 
 from duragent import Agent, App, RunRequest, RunResult, tool
 from duragent._sandbox import SandboxJob
+from duragent.activities.sandbox import Backend, BwrapBackend, SubprocessBackend
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import build_sandbox_worker
 from tests.conftest import new_worker
 
 PLOT = """

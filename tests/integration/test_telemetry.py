@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from duragent.workers import Telemetry, connect, start_telemetry
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,6 +25,7 @@ from duragent import Agent, App, RunRequest, RunResult, tool
 from duragent._names import WORKFLOW
 from duragent.client import start_run
 from duragent.settings import Settings
+from duragent.workers import Telemetry, connect, start_telemetry
 from tests.conftest import new_worker
 
 

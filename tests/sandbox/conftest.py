@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from duragent.activities.sandbox import BACKENDS, Backend
-from duragent.activities.sandbox._runner import UID_BASE, UID_POOL
 from temporalio.client import Client
 
+from duragent.activities.sandbox import BACKENDS, Backend
+from duragent.activities.sandbox._runner import UID_BASE, UID_POOL
 from tests.sandbox.attempts import Host
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from duragent.activities.sandbox import _bwrap
 
 from duragent._sandbox import SandboxJob, SandboxPolicy
+from duragent.activities.sandbox import _bwrap
 from tests.sandbox.conftest import dump, open_or_skip
 
 

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
-from duragent.activities.sandbox import Backend
-from duragent.activities.sandbox._runner import UID_BASE, UID_POOL
 from temporalio.client import Client
 
 from duragent._sandbox import SandboxJob, SandboxPolicy, SandboxResult
+from duragent.activities.sandbox import Backend
+from duragent.activities.sandbox._runner import UID_BASE, UID_POOL
 from tests.sandbox.attempts import ATTEMPTS, Attempt, Host, program
 from tests.sandbox.conftest import dump
 

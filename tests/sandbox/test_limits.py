@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.sandbox import Backend
 
 from duragent._sandbox import SandboxJob, SandboxPolicy, SandboxResult
+from duragent.activities.sandbox import Backend
 from tests.sandbox.attempts import Host
 from tests.sandbox.conftest import dump, job_processes, open_or_skip
 

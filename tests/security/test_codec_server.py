@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.examples.customer_support import db
-from duragent.examples.customer_support.app import ENTRY_AGENT, app
-from duragent.workers import connect
-from duragent.workers._devserver import free_port, port_open
 from temporalio.client import Client
 
 from duragent import RunRequest
+from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from duragent.encryption import new_key
+from duragent.examples.customer_support import db
+from duragent.examples.customer_support.app import ENTRY_AGENT, app
 from duragent.settings import Settings
+from duragent.workers import connect
+from duragent.workers._devserver import free_port, port_open
 from tests.conftest import new_worker
 
 BIN = Path(sys.executable).parent

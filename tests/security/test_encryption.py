@@ -8,14 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from duragent.activities._transcripts import TranscriptError, open_transcript_store
-from duragent.workers._client import key_ring
-from duragent.workers._payloads import THRESHOLD, data_converter
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from duragent import Message, RunRequest
+from duragent.activities._transcripts import TranscriptError, open_transcript_store
 from duragent.encryption import (
     ENCODING,
     KEY_ID,
@@ -26,6 +24,8 @@ from duragent.encryption import (
     new_key,
 )
 from duragent.settings import Settings
+from duragent.workers._client import key_ring
+from duragent.workers._payloads import THRESHOLD, data_converter
 
 CANARY = "canary-7f3a-plaintext"
 K1, K2 = base64.b64decode(new_key()), base64.b64decode(new_key())

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.activities.models import ScriptedProvider
-from duragent.examples.customer_support import db
-from duragent.examples.customer_support.app import app as support_app
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
 from duragent import Agent, App, RunRequest, RunResult
 from duragent._approvals import ApprovalDecision, ApprovalOutcome, ApprovalRequest, args_hash
+from duragent.activities.models import ScriptedProvider
 from duragent.approval_tokens import sign_token
 from duragent.client import start_run
+from duragent.examples.customer_support import db
+from duragent.examples.customer_support.app import app as support_app
 from duragent.settings import Settings
 from tests.conftest import BIN, new_worker, wait_for_pending
 

@@ -29,12 +29,6 @@ from typing import Any
 
 import pytest
 import structlog
-from duragent.activities import ToolActivities
-from duragent.activities._audit import AuditActivities
-from duragent.activities.models import ModelProvider, ScriptedProvider
-from duragent.activities.models._base import close_providers
-from duragent.activities.sandbox import SubprocessBackend
-from duragent.workers import build_providers
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
@@ -58,10 +52,16 @@ from duragent import logging as dlog
 from duragent._messages import StepRecord
 from duragent._redact import REDACTED
 from duragent._sandbox import SandboxJob, SandboxPolicy
+from duragent.activities import ToolActivities
+from duragent.activities._audit import AuditActivities
+from duragent.activities.models import ModelProvider, ScriptedProvider
+from duragent.activities.models._base import close_providers
+from duragent.activities.sandbox import SubprocessBackend
 from duragent.audit import AuditBatch, AuditEntry, SQLiteAuditLog
 from duragent.client import start_run
 from duragent.mock_llm import MockLLM
 from duragent.settings import Settings
+from duragent.workers import build_providers
 from tests.conftest import new_worker
 
 URL_PASSWORD = "hunter2-canary-9c4e"

@@ -12,16 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from duragent.activities._transcripts import TranscriptError, open_transcript_store
-from duragent.workers._payloads import FolderStorageDriver
 from temporalio.converter import StorageDriverClaim
 
 from duragent import Agent
 from duragent._loader import load_agents
+from duragent.activities._transcripts import TranscriptError, open_transcript_store
 from duragent.audit import open_audit_log
 from duragent.audit._model import AuditError
 from duragent.errors import SpecError
 from duragent.pricing import load_pricing
+from duragent.workers._payloads import FolderStorageDriver
 
 PASSWORD = "hunter2-canary-9c4e"
 

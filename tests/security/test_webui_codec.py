@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from duragent.workers._devserver import DevServer, free_port
 
+from duragent.workers._devserver import DevServer, free_port
 from tests.security.test_codec_server import (
     CANARY,
     EncryptedRun,

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from duragent.activities._audit import AuditActivities
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from duragent._messages import StepRecord
+from duragent.activities._audit import AuditActivities
 from duragent.audit import AuditBatch, AuditEntry, SQLiteAuditLog
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

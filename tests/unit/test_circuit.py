@@ -9,12 +9,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from duragent.activities import ModelActivities
-from duragent.activities._circuit import OUTAGE_KINDS, CircuitBreaker, circuit_key
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from duragent import Message, ModelRef, ModelRequest, ModelResponse, ProviderError
+from duragent.activities import ModelActivities
+from duragent.activities._circuit import OUTAGE_KINDS, CircuitBreaker, circuit_key
 from duragent.errors import ProviderErrorKind
 from duragent.settings import Settings
 

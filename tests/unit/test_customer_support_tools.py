@@ -9,6 +9,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from duragent import ToolContext
+from duragent._guardrails import EvalContext, evaluate
 from duragent.examples.customer_support import db
 from duragent.examples.customer_support.app import (
     APPROVAL_SCENARIO,
@@ -24,9 +27,6 @@ from duragent.examples.customer_support.tools import (
     refund_order,
     reset_password,
 )
-
-from duragent import ToolContext
-from duragent._guardrails import EvalContext, evaluate
 
 
 @pytest.fixture(autouse=True)

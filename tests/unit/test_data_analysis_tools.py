@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from duragent.examples.data_analysis import db, tools
-from duragent.examples.data_analysis.app import app
-from duragent.examples.data_analysis.tools import MAX_ROWS, analyze, plot, run_sql
 
 from duragent import SandboxJob, ToolError
 from duragent._scripted import render
+from duragent.examples.data_analysis import db, tools
+from duragent.examples.data_analysis.app import app
+from duragent.examples.data_analysis.tools import MAX_ROWS, analyze, plot, run_sql
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,10 @@ import anthropic
 import httpx
 import openai
 import pytest
-from duragent.activities.models import OpenAIProvider
 from openai.types.chat import ChatCompletionMessageParam
 
 from duragent import Message, ModelRef, ModelRequest, ProviderError, ScriptCall, ScriptRule
+from duragent.activities.models import OpenAIProvider
 from duragent.errors import SpecError
 from duragent.mock_llm import FAULT_HEADER, FaultProfile, MockConfig, MockLLM
 

@@ -8,8 +8,6 @@ from typing import Any
 
 import anthropic
 import pytest
-from duragent.activities.models import AnthropicProvider
-from duragent.activities.models._anthropic import to_anthropic_messages
 
 from duragent import (
     Message,
@@ -22,6 +20,8 @@ from duragent import (
     ToolSchema,
 )
 from duragent._tokens import count_tokens
+from duragent.activities.models import AnthropicProvider
+from duragent.activities.models._anthropic import to_anthropic_messages
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 
 # Not a model the SDK deprecates: it warns about those, and warnings fail the tests.

@@ -10,9 +10,6 @@ from typing import Any
 
 import openai
 import pytest
-from duragent.activities.models import OpenAIProvider
-from duragent.activities.models._classify import retry_after_s
-from duragent.activities.models._openai import parse_arguments, to_openai_messages
 
 from duragent import (
     Message,
@@ -25,6 +22,9 @@ from duragent import (
     ToolSchema,
 )
 from duragent._tokens import count_tokens
+from duragent.activities.models import OpenAIProvider
+from duragent.activities.models._classify import retry_after_s
+from duragent.activities.models._openai import parse_arguments, to_openai_messages
 from duragent.mock_llm import FaultProfile, MockConfig, MockLLM
 
 RULES = [

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from duragent.activities._transcripts import TranscriptError, TranscriptStore, open_transcript_store
 
 from duragent import Message
+from duragent.activities._transcripts import TranscriptError, TranscriptStore, open_transcript_store
 from tests.conftest import PostgresServer
 
 

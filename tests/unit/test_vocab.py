@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from duragent.activities import TranscriptError, open_transcript_store
-from duragent.activities.models import close_providers
-from duragent.workers import build_providers
 
 from duragent._guardrails import RISK_SCORES
 from duragent._messages import LatencyBreakdown
 from duragent._stores import UnsupportedStoreError, parse_store_location
 from duragent._vocab import LAYERS, PROVIDERS, RISK_LEVELS
+from duragent.activities import TranscriptError, open_transcript_store
+from duragent.activities.models import close_providers
 from duragent.audit import AuditError, open_audit_log
 from duragent.report import LAYERS as REPORT_COLUMNS
+from duragent.workers import build_providers
 
 
 def test_every_risk_level_has_a_score() -> None:

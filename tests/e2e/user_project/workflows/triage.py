@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from duragent.workflows import run_agent
 from pydantic import BaseModel
 from temporalio import workflow
 
 from duragent import RunRequest
+from duragent.workflows import run_agent
 
 with workflow.unsafe.imports_passed_through():
     from activities.tickets import open_ticket
