@@ -10,10 +10,10 @@ import json
 import sys
 import uuid
 
-from workflows.triage import Triage
+from duragent import RunRequest, Settings, connect, start_run
 
 import workflows
-from duragent import RunRequest, Settings, connect, start_run
+from workflows.triage import Triage
 
 
 async def main(question: str) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
-from activities.tickets import open_ticket
-from helpdesk import app
+from duragent import DuragentPlugin, Settings
 from temporalio.client import Client
 from temporalio.worker import Worker
-from workflows.triage import Triage
 
-from duragent import DuragentPlugin, Settings
+from activities.tickets import open_ticket
+from helpdesk import app
+from workflows.triage import Triage
 
 
 async def main() -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
-from temporalio import workflow
-
 from duragent import RunRequest
 from duragent.workflows import run_agent
+from pydantic import BaseModel
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.tickets import open_ticket
