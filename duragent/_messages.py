@@ -239,6 +239,9 @@ class RunConfig(_Frozen):
     max_cost_usd: float | None = Field(default=None, ge=0)
     """A spend cap for this run on top of each agent's ``limits.max_cost_usd`` (a delegated
     child gets what its parent has left)."""
+    delegation_depth: int = Field(default=0, ge=0)
+    """How deep in a chain of delegations this run is (0: started by a person or a workflow of
+    theirs; a delegated child is its parent's depth plus one)."""
 
 
 class RunRequest(_Frozen):

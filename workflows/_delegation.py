@@ -34,10 +34,21 @@ PATCH = "duragent-delegation"
 replay as they were recorded (a delegate call refused as not allowed) and delegate from then on."""
 
 
-def offers_delegates(agent: AgentSpec) -> bool:
+MAX_DEPTH = 3
+"""Delegation chains stop here: a run at this depth is not offered its delegates, so agents that
+delegate to each other (or to themselves) cannot recurse without end."""
+MAX_PER_TURN = 8
+"""Delegations one model turn may start; further delegate calls that turn are refused."""
+
+
+def offers_delegates(agent: AgentSpec, state: RunState) -> bool:
     """Whether ``agent``'s delegates are offered and run here (a marker in history, once per
     run, only for agents that have delegates)."""
-    return bool(agent.delegates) and workflow.patched(PATCH)
+    return (
+        bool(agent.delegates)
+        and state.request.run_config.delegation_depth < MAX_DEPTH
+        and workflow.patched(PATCH)
+    )
 
 
 DELEGATE_PARAMETERS = {
@@ -88,6 +99,15 @@ class Delegation:
         self.ledger = ledger
         self._running: list[_Child] = []
 
+    def refusal(self, agent: AgentSpec) -> str | None:
+        """Why one more delegation must not start now, or ``None``."""
+        if len(self._running) >= MAX_PER_TURN:
+            return f"at most {MAX_PER_TURN} delegations may run at once; wait for their answers"
+        left = self.remaining_budget(agent)
+        if left is not None and left <= 0:
+            return "the run's budget is spent: no delegation can start"
+        return None
+
     def remaining_budget(self, agent: AgentSpec) -> float | None:
         caps = [agent.limits.max_cost_usd, self.state.request.run_config.max_cost_usd]
         known = [cap for cap in caps if cap is not None]
@@ -111,7 +131,9 @@ class Delegation:
                 "parent_step": step_id,
             },
             run_config=RunConfig(
-                model=parent.run_config.model, max_cost_usd=self.remaining_budget(agent)
+                model=parent.run_config.model,
+                max_cost_usd=self.remaining_budget(agent),
+                delegation_depth=parent.run_config.delegation_depth + 1,
             ),
         )
         handle = await start_agent(request, id=f"{workflow.info().workflow_id}-{step_id}-{target}")

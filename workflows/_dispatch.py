@@ -39,6 +39,7 @@ class ToolDispatch:
         """Execute a turn's tool calls in order; return the agent handed off to, if any."""
         state = self.state
         handed_to: str | None = None
+        delegating = offers_delegates(agent, state)
         for call in calls:
             at = workflow.now()
             if handed_to is not None:
@@ -60,11 +61,11 @@ class ToolDispatch:
                     handed_to = target
                     continue
             target = call.name.removeprefix(DELEGATE_PREFIX)
-            if (
-                call.name.startswith(DELEGATE_PREFIX)
-                and target in agent.delegates
-                and offers_delegates(agent)
-            ):
+            if call.name.startswith(DELEGATE_PREFIX) and target in agent.delegates and delegating:
+                refusal = self.delegation.refusal(agent)
+                if refusal is not None:
+                    self._refuse(agent, call, refusal, kind="delegation_refused")
+                    continue
                 tool = delegate_tool(specs, target)
 
                 async def start(call: ToolCall, ref: str | None, target: str = target) -> None:
@@ -73,7 +74,7 @@ class ToolDispatch:
                 await self.gate.governed(agent, tool, call, start)
                 continue
             if call.name not in agent.tools:
-                self._refuse_unlisted(agent, call)
+                self._refuse_unlisted(agent, call, delegating=delegating)
                 continue
             tool = specs.tools[call.name]
 
@@ -84,18 +85,21 @@ class ToolDispatch:
         await self.delegation.wait_all()
         return handed_to
 
-    def _refuse_unlisted(self, agent: AgentSpec, call: ToolCall) -> None:
+    def _refuse_unlisted(self, agent: AgentSpec, call: ToolCall, *, delegating: bool) -> None:
         # The allowlist is enforced here, not trusted to the model: refuse, record, tell.
         offered = (
             agent.tools
             + [HANDOFF_PREFIX + h for h in agent.handoffs]
-            + [DELEGATE_PREFIX + d for d in agent.delegates]
+            + [DELEGATE_PREFIX + d for d in agent.delegates if delegating]
         )
         refusal = (
             f"tool {call.name!r} is not allowed for agent {agent.name!r}; allowed: "
             f"{', '.join(offered) or 'none'}"
         )
-        self.ledger.errors["tool_not_allowed"] += 1
+        self._refuse(agent, call, refusal, kind="tool_not_allowed")
+
+    def _refuse(self, agent: AgentSpec, call: ToolCall, refusal: str, *, kind: str) -> None:
+        self.ledger.errors[kind] += 1
         self.ledger.record(
             "tool_refused",
             agent=agent.name,

@@ -46,7 +46,7 @@ class ModelChain:
         chain: list[ModelRef] = [override] if override else [agent.model, *agent.fallbacks]
         tools = [tool_schema(specs.tools[name]) for name in agent.tools]
         tools += [handoff_schema(specs.agents[name]) for name in agent.handoffs]
-        if offers_delegates(agent):
+        if offers_delegates(agent, state):
             tools += [tool_schema(delegate_tool(specs, name)) for name in agent.delegates]
         # Only the messages since the last model call travel; the rest are in the store.
         start, upto = state.stored, len(state.messages)

@@ -78,3 +78,33 @@ refunder = Agent(
 )
 
 app = App(agents=[coordinator, researcher, refunder], tools=[lookup, refund_order])
+
+
+# Hostile shapes: an agent that always delegates to itself, and one that asks for ten at once.
+looper = Agent(
+    name="looper",
+    instructions="Delegate everything to yourself.",
+    model="scripted/looper",
+    delegates=["looper"],
+    script=[
+        {"on": "user", "call": {"tool": "delegate_to_looper", "arguments": {"task": "{input}"}}},
+        {"on": "tool", "say": "done"},
+    ],
+)
+fanout = Agent(
+    name="fanout",
+    instructions="Ask the researcher about everything at once.",
+    model="scripted/fanout",
+    delegates=["researcher"],
+    script=[
+        {
+            "on": "user",
+            "calls": [
+                {"tool": "delegate_to_researcher", "arguments": {"task": f"topic {i}"}}
+                for i in range(10)
+            ],
+        },
+        {"on": "tool", "say": "collected"},
+    ],
+)
+hostile_app = App(agents=[looper, fanout, researcher], tools=[lookup])

@@ -17,6 +17,7 @@ from duragent._guardrails import Rule
 from duragent.activities.models import ScriptedProvider
 from duragent.cli._approval_cmds import list_pending
 from duragent.client import start_run
+from duragent.workflows._delegation import MAX_DEPTH, MAX_PER_TURN
 from tests.conftest import new_worker, wait_for_pending
 from tests.integration import delegation_app
 from tests.integration.delegation_app import app
@@ -115,3 +116,42 @@ async def test_a_block_rule_on_a_delegate_stops_the_child_from_starting(client: 
     assert "delegate_to_refunder blocked by policy" in (result.error or "")
     kinds = [e.event_type for e in (await handle.fetch_history()).events]
     assert kinds.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED) == 1
+
+
+async def test_an_agent_delegating_to_itself_stops_at_the_depth_limit(client: Client) -> None:
+    async with new_worker(
+        client, delegation_app.hostile_app, providers={"scripted": ScriptedProvider()}
+    ) as worker:
+        handle = await start_run(
+            client, RunRequest(agent="looper", input="go"), task_queue=worker.task_queue
+        )
+        result = await handle.result()
+        depth, run = 0, result
+        while True:
+            (step,) = [s for s in run.steps if s.tool == "delegate_to_looper"]
+            if step.child is None:
+                break
+            workflow_id, run_id = step.child.split("/")
+            run = await client.get_workflow_handle(
+                workflow_id, run_id=run_id, result_type=RunResult
+            ).result()
+            depth += 1
+    assert result.status == "completed"
+    assert depth == MAX_DEPTH
+    # The deepest run was not offered its delegates: the call was refused, not started.
+    assert step.kind == "tool_refused" and "not allowed" in (step.detail or "")
+
+
+async def test_a_turn_starts_at_most_max_per_turn_delegations(client: Client) -> None:
+    async with new_worker(
+        client, delegation_app.hostile_app, providers={"scripted": ScriptedProvider()}
+    ) as worker:
+        handle = await start_run(
+            client, RunRequest(agent="fanout", input="go"), task_queue=worker.task_queue
+        )
+        result = await handle.result()
+    assert result.status == "completed"
+    started = [s for s in result.steps if s.child is not None]
+    refused = [s for s in result.steps if s.kind == "tool_refused"]
+    assert len(started) == MAX_PER_TURN and len(refused) == 10 - MAX_PER_TURN
+    assert result.errors["delegation_refused"] == 10 - MAX_PER_TURN
