@@ -149,6 +149,7 @@ class App:
             hashes={name: spec.spec_hash() for name, spec in reachable.items()},
             tools=tools,
             approvers=dict(self._approvers),
+            delegation=True,
         )
 
     @property

@@ -225,6 +225,10 @@ class ResolvedSpecs(_Frozen):
     """Where sandboxed tools run: the queue the deployment's sandbox workers serve."""
     resolve_ms: float = 0.0
     """How long resolving took: part of the input-processing layer."""
+    delegation: bool = False
+    """Whether the worker that resolved the specs runs delegates (issue 13 on). Recorded in
+    history, so a run resolved before delegation existed replays as recorded (a delegate call
+    refused as not allowed) on any later worker, with no version marker needed."""
 
 
 class RunConfig(_Frozen):

@@ -29,11 +29,6 @@ from duragent.workflows._child import start_agent
 from duragent.workflows._ledger import Ledger
 from duragent.workflows._state import RunState
 
-PATCH = "duragent-delegation"
-"""``workflow.patched`` id: runs whose agents have delegates, started before delegation ran,
-replay as they were recorded (a delegate call refused as not allowed) and delegate from then on."""
-
-
 MAX_DEPTH = 3
 """Delegation chains stop here: a run at this depth is not offered its delegates, so agents that
 delegate to each other (or to themselves) cannot recurse without end."""
@@ -42,12 +37,14 @@ MAX_PER_TURN = 8
 
 
 def offers_delegates(agent: AgentSpec, state: RunState) -> bool:
-    """Whether ``agent``'s delegates are offered and run here (a marker in history, once per
-    run, only for agents that have delegates)."""
+    """Whether ``agent``'s delegates are offered and run in this run: the specs were resolved
+    by a worker that runs them (``ResolvedSpecs.delegation``, in history: a run resolved
+    before delegation existed replays as it was recorded) and the chain is not too deep."""
     return (
         bool(agent.delegates)
+        and state.specs is not None
+        and state.specs.delegation
         and state.request.run_config.delegation_depth < MAX_DEPTH
-        and workflow.patched(PATCH)
     )
 
 
