@@ -6,6 +6,7 @@ samples use that layout); nothing duragent installs may shadow them.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,9 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy: setuptools keeps a build/ folder in the source tree and never prunes
+    # it, so a module deleted since the last build would still be in the wheel.
+    source = tmp_path_factory.mktemp("source") / "duragent"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*cache", ".mypy_tree",
+            ".duragent", ".hypothesis", ".venv-*", "results",
+        ),
+    )  # fmt: skip
     out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -49,3 +61,10 @@ def test_the_layers_install_under_duragent(wheel: Path) -> None:
     ):
         assert module in names, f"{module} missing from the wheel"
     assert not any(n.startswith(("tests/", "bench/", "tools/")) for n in names)
+    # Every module in the wheel is one the repository has (nothing stale from an old build).
+    for name in names:
+        if name.endswith(".py"):
+            parts = name.split("/")
+            mapped = {"workflows", "activities", "workers", "examples"}
+            path = Path(*parts[1:]) if len(parts) > 2 and parts[1] in mapped else Path(name)
+            assert (ROOT / path).is_file(), f"{name} is in the wheel but not in the repository"
