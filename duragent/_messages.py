@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from duragent._names import SANDBOX_TASK_QUEUE
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
@@ -246,6 +246,10 @@ class RunConfig(_Frozen):
     delegation_depth: int = Field(default=0, ge=0)
     """How deep in a chain of delegations this run is (0: started by a person or a workflow of
     theirs; a delegated child is its parent's depth plus one)."""
+    on_approval: Literal["wait", "end"] = "wait"
+    """``end``: a run that asks a person (approval or review) records the request and ends at
+    once with status ``awaiting_approval`` or ``awaiting_review`` instead of waiting (an
+    evaluation checks that a case pauses; nobody is there to decide)."""
 
 
 class RunRequest(_Frozen):
@@ -253,12 +257,27 @@ class RunRequest(_Frozen):
 
     agent: str
     input: str
+    history: list[Message] = Field(default_factory=list)
+    """Earlier turns of the conversation (user and assistant messages) before ``input``: an
+    evaluation case written as a short conversation. Every user turn passes the input rules."""
     tenant: str | None = None
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     run_config: RunConfig = Field(default_factory=RunConfig)
     carry: Carry | None = None
     """Set only by the run itself when it continues as new: everything it has done so far."""
+
+    @field_validator("history")
+    @classmethod
+    def _only_conversation_turns(cls, history: list[Message]) -> list[Message]:
+        # A system or tool message here would be instructions or results nobody checked.
+        for index, message in enumerate(history):
+            if message.role not in ("user", "assistant") or message.tool_calls:
+                raise ValueError(
+                    f"history[{index}]: only user and assistant messages without tool calls may "
+                    f"come before the input, not {message.role!r}"
+                )
+        return history
 
 
 class Carry(_Frozen):

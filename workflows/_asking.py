@@ -21,7 +21,7 @@ from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, TOOL_NAME, span
 from duragent.workflows._desk import ApprovalDesk
 from duragent.workflows._ledger import Ledger
-from duragent.workflows._state import RunState
+from duragent.workflows._state import RunEnded, RunState
 
 
 def why(verdict: ApprovalDecision | None) -> str:
@@ -131,6 +131,12 @@ class Approvals:
         self.state.last_request_id = request.step_id
         self.desk.open(request, spec_hash=self.state.spec_hash(agent))
         await self.flush_audit()
+        if self.state.request.run_config.on_approval == "end":
+            raise RunEnded(
+                "awaiting_review" if kind == "review" else "awaiting_approval",
+                f"{kind} {request.step_id} requested ({request.reason}); the run was started "
+                "with on_approval=end, so it ends here instead of waiting for a person",
+            )
         with span(
             f"await_approval {request.tool or kind}",
             {

@@ -225,6 +225,11 @@ class AgentRun:
         state = self.state
         if request.carry is None:
             agent = specs.agents[specs.entry]
+            for earlier in request.history:  # a conversation's earlier turns: users' are checked
+                content = earlier.content
+                if earlier.role == "user":
+                    content = await self.checkpoints.check_input(agent, content)
+                state.messages.append(Message(role=earlier.role, content=content))
             text = await self.checkpoints.check_input(agent, request.input)
             state.messages.append(Message(role="user", content=text))
         else:
