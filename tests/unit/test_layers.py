@@ -66,14 +66,24 @@ CORE = frozenset(
         "errors",
         "pricing",
         "settings",
+        # evaluation: datasets, scoring and summaries run inside the EvalRun workflow
+        "eval",
+        "eval._dataset",
+        "eval._jsonschema",
+        "eval._report",
+        "eval._requests",
+        "eval._scorer_specs",
+        "eval._scorers",
     )
 )
-"""The pure core. A new top-level module must be put here or in EDGE."""
+"""The pure core. A new top-level module must be put here or in EDGE; so must a subpackage's
+module that workflows import (``duragent.eval``: its ``_files`` writes reports, an edge)."""
 EDGE = frozenset(
     f"duragent.{name}"
     for name in (
         "_sqlite",  # shared SQLite files: I/O, for the audit log and the transcript store
         "client",  # a Temporal client
+        "eval._files",  # writes an evaluation's report files (and draws with matplotlib)
         "logging",  # process-wide logging set-up
         "plugin",  # the Temporal worker/client plugin
         "testing",  # the test harness: mock LLM server, embedded worker
@@ -86,6 +96,7 @@ SUBPACKAGES = frozenset(
         "audit",
         "cli",
         "encryption",
+        "eval",
         "examples",
         "mock_llm",
         "report",
@@ -210,7 +221,8 @@ def test_every_top_level_module_is_core_or_edge() -> None:
     top = {m.name for m in MODULES if m.package == "duragent"} - {"duragent"}
     unplaced = sorted(top - CORE - EDGE)
     assert not unplaced, f"put {unplaced} in CORE or EDGE of {Path(__file__).name}"
-    assert not (CORE - top), f"CORE names modules that do not exist: {sorted(CORE - top)}"
+    missing = sorted(CORE - KNOWN)
+    assert not missing, f"CORE names modules that do not exist: {missing}"
 
 
 # -- (a) the pure core -------------------------------------------------------------------------
