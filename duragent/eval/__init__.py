@@ -35,6 +35,7 @@ from duragent.eval._report import (
     table_columns,
     table_rows,
 )
+from duragent.eval._requests import EvalProgress, EvalRequest, EvalResult, PythonScoreRequest
 from duragent.eval._scorer_specs import (
     DETERMINISTIC,
     SCORER_TYPES,
@@ -100,7 +101,10 @@ __all__ = [
     "CostScorer",
     "Dataset",
     "DatasetError",
+    "EvalProgress",
     "EvalReport",
+    "EvalRequest",
+    "EvalResult",
     "ExactScorer",
     "Flip",
     "GroupStats",
@@ -109,6 +113,7 @@ __all__ = [
     "JudgeScorer",
     "LatencyScorer",
     "NumericScorer",
+    "PythonScoreRequest",
     "PythonScorer",
     "RegexScorer",
     "Score",
