@@ -197,16 +197,22 @@ def describe_yaml_error(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
+def read_text(path: str | Path, *, what: str, error: type[SpecError] = SpecError) -> str:
+    """A spec-like file's text, or ``error`` saying it is missing or unreadable, naming it."""
+    file = Path(path)
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} not found (looked at {file.resolve()})", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{what} cannot be read: {exc}", file=str(path)) from None
+
+
 def load_agents(path: str | Path) -> list[AgentSpec]:
     """Load the agents of a YAML file. Raise ``SpecError`` naming file, agent and field."""
     file = Path(path)
     label = str(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found (looked at {file.resolve()})", file=label) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"spec file cannot be read: {exc}", file=label) from None
+    text = read_text(path, what="spec file")
     try:
         document = load_yaml(text)
     except DuplicateKeyError as exc:

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from duragent._loader import DuplicateKeyError, describe_yaml_error, load_yaml
+from duragent._loader import DuplicateKeyError, describe_yaml_error, load_yaml, read_text
 from duragent._wire import Wire
 from duragent.errors import SpecError
 from duragent.eval._scorer_specs import (
@@ -190,12 +190,7 @@ def load_dataset(path: str | Path) -> Dataset:
     """
     file = Path(path)
     label = str(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"dataset not found (looked at {file.resolve()})", file=label) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"dataset cannot be read: {exc}", file=label) from None
+    text = read_text(path, what="dataset", error=DatasetError)
     suffix = file.suffix.lower()
     if suffix in (".yaml", ".yml"):
         header, cases = _read_yaml(text, label)
