@@ -11,6 +11,7 @@ from duragent.cli import (
     _approval_cmds,
     _audit_cmds,
     _codec_cmd,
+    _eval_cmds,
     _mock,
     _report_cmd,
     _run_cmds,
@@ -57,6 +58,11 @@ cli.command("reject")(_approval_cmds.reject)
 cli.command("report")(_report_cmd.report)
 cli.command("codec-server")(_codec_cmd.codec_server)
 cli.command("keygen")(_codec_cmd.keygen)
+cli.add_typer(
+    _eval_cmds.eval_app,
+    name="eval",
+    help="Run a dataset against an agent (duragent eval DATASET); add a run as a case (eval add).",
+)
 cli.add_typer(
     _audit_cmds.audit_app, name="audit", help="Verify and export the hash-chained audit log."
 )

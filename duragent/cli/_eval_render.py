@@ -1,0 +1,121 @@
+"""How ``duragent eval`` shows a finished evaluation: the report table (one model, or several
+side by side), the comparison with a baseline, and where the report files went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from duragent.eval import Comparison, EvalReport, GroupStats, table_columns, table_rows
+
+NUMERIC = {"group"}
+
+
+def print_report(console: Console, report: EvalReport) -> None:
+    """One model's report: a row per group (overall, categories, ``#tags``), then totals."""
+    o = report.overall
+    model = f" on {report.model}" if report.model else ""
+    console.print(
+        f"\n[bold]{report.dataset}[/]: agent {report.agent}{model}, "
+        f"[bold]{o.accuracy:.1%}[/] correct over {o.attempts} run(s) of {o.cases} case(s)"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for column in table_columns(report):
+        table.add_column(column, justify="left" if column in NUMERIC else "right")
+    rows = table_rows(report)
+    for i, row in enumerate(rows):
+        table.add_row(*row, end_section=i == 0 or i == len(report.categories))
+    console.print(table)
+    console.print(_totals(o))
+
+
+def _totals(o: GroupStats) -> str:
+    errors = ", ".join(f"{kind} {count}" for kind, count in o.errors.items()) or "none"
+    return (
+        f"{o.tokens} tokens ({o.tokens_per_case:.0f}/case), agent cost ${o.cost_usd:.4f} "
+        f"(${o.cost_per_case_usd:.5f}/case), judge cost ${o.judge_cost_usd:.4f}; "
+        f"error types: {errors}"
+    )
+
+
+def print_side_by_side(console: Console, labels: list[str], reports: list[EvalReport]) -> None:
+    """Several models' reports as one table, a column per model."""
+    first = reports[0]
+    console.print(f"\n[bold]{first.dataset}[/]: agent {first.agent} on {len(reports)} models")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("")
+    for label in labels:
+        table.add_column(label, justify="right")
+
+    def row(name: str, cells: list[str], end: bool = False) -> None:
+        table.add_row(name, *cells, end_section=end)
+
+    overall = [r.overall for r in reports]
+    row("accuracy", [f"{s.accuracy:.1%}" for s in overall])
+    row("correct / partial / incorrect", [f"{s.correct} / {s.partial} / {s.incorrect}" for s in overall])  # fmt: skip
+    row("mean score", [f"{s.mean_score:.2f}" for s in overall])
+    if first.k > 1:
+        row(f"pass@{first.k} / pass^{first.k}", [f"{s.pass_at_k:.1%} / {s.pass_all_k:.1%}" for s in overall])  # fmt: skip
+    row("latency P50 / P99 ms", [f"{s.latency_p50_ms:.0f} / {s.latency_p99_ms:.0f}" for s in overall])  # fmt: skip
+    row("tokens per case", [f"{s.tokens_per_case:.0f}" for s in overall])
+    row("cost per case $", [f"{s.cost_per_case_usd:.5f}" for s in overall])
+    row("cost total $ (judge)", [f"{s.cost_usd:.4f} ({s.judge_cost_usd:.4f})" for s in overall])
+    row("errors", [", ".join(f"{k} {n}" for k, n in s.errors.items()) or "-" for s in overall], True)  # fmt: skip
+    categories = sorted({name for r in reports for name in r.categories})
+    for i, name in enumerate(categories):
+        stats = [r.categories.get(name) for r in reports]
+        row(name, [_cell(s) for s in stats], i == len(categories) - 1)
+    for name in sorted({name for r in reports for name in r.tags}):
+        row(f"#{name}", [_cell(r.tags.get(name)) for r in reports])
+    console.print(table)
+
+
+def _cell(s: GroupStats | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s.accuracy:.1%} ({s.correct}/{s.cases}) p50 {s.latency_p50_ms:.0f} p99 {s.latency_p99_ms:.0f}"  # fmt: skip
+
+
+def print_comparison(console: Console, comparison: Comparison, *, label: str | None) -> None:
+    """Per-category deltas, the cases that flipped, and the verdict of the gate."""
+    c = comparison
+    against = f" ({label})" if label else ""
+    console.print(
+        f"\n[bold]against the baseline{against}[/]: accuracy {c.accuracy_before:.1%} → "
+        f"{c.accuracy_after:.1%}, cost per case ${c.cost_per_case_before:.5f} → "
+        f"${c.cost_per_case_after:.5f}, P99 {c.p99_before_ms:.0f} → {c.p99_after_ms:.0f} ms"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("category", "before", "after", "delta"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for d in c.categories:
+        delta = d.accuracy_delta
+        shown = "-" if delta is None else f"{delta * 100:+.1f} pt"
+        style = "red" if delta is not None and delta < 0 else ""
+        table.add_row(d.category, _pct(d.accuracy_before), _pct(d.accuracy_after), f"[{style}]{shown}[/]" if style else shown)  # fmt: skip
+    console.print(table)
+    for flip in c.broke:
+        console.print(f"[red]broke[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}")  # fmt: skip
+    for flip in c.fixed:
+        console.print(f"[green]fixed[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}")  # fmt: skip
+    if c.added:
+        console.print(f"new cases (not in the baseline): {', '.join(c.added)}")
+    if c.removed:
+        console.print(f"cases gone since the baseline: {', '.join(c.removed)}")
+    if c.regressed:
+        for reason in c.reasons:
+            console.print(f"[red]regressed{against}:[/] {reason}")
+    else:
+        console.print(f"[green]no regression{against}[/]")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def print_files(console: Console, files: dict[str, Path]) -> None:
+    console.print("report files:")
+    for path in files.values():
+        console.print(f"  {path}")
