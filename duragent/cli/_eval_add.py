@@ -119,17 +119,29 @@ def _case_data(case: Case) -> dict[str, Any]:
 
 
 _CASES_KEY = re.compile(r"^cases:[ \t]*(#.*)?$", re.MULTILINE)
+_ANY_CASES_KEY = re.compile(r"^cases:", re.MULTILINE)
 _ITEM = re.compile(r"^([ \t]*)- ", re.MULTILINE)
+_TOP_LEVEL_KEY = re.compile(r"^[^\s#-]", re.MULTILINE)
+NOT_LAST = (
+    "cannot append a case to it as text: its 'cases:' list is not the last thing in the file, "
+    "or not written as a block list ('- id: ...'); move 'cases:' to the end and try again"
+)
 
 
 def appended_yaml(text: str, case: Case, *, comment: str) -> str:
-    """``text`` (a YAML dataset whose case list ends the file) with ``case`` added at its end."""
+    """``text`` (a YAML dataset whose block list of cases ends the file) with ``case`` added at
+    its end. Raise ``ValueError`` when the list does not end the file."""
     key = _CASES_KEY.search(text)
     if key:
         item = _ITEM.search(text, key.end())
         indent = item.group(1) if item else "  "
+        rest = text[key.end() :]
+    elif _ANY_CASES_KEY.search(text):  # cases: [...] in flow style
+        raise ValueError(NOT_LAST)
     else:  # a bare list of cases
-        indent = ""
+        indent, rest = "", text
+    if _TOP_LEVEL_KEY.search(rest):
+        raise ValueError(NOT_LAST)
     block = yaml.safe_dump([_case_data(case)], sort_keys=False, allow_unicode=True, width=100)
     lines = [f"{indent}# {comment}", *(f"{indent}{line}" if line else line for line in block.splitlines())]  # fmt: skip
     head = text if text.endswith("\n") or not text else text + "\n"
@@ -162,7 +174,10 @@ def write_case(path: Path, case: Case, *, agent: str, comment: str) -> Dataset:
     if path.exists():
         before = load_dataset(path)  # a file that does not load now is not ours to touch
         text = path.read_text(encoding="utf-8")
-        updated = appended_jsonl(text, case) if jsonl else appended_yaml(text, case, comment=comment)  # fmt: skip
+        try:
+            updated = appended_jsonl(text, case) if jsonl else appended_yaml(text, case, comment=comment)  # fmt: skip
+        except ValueError as exc:
+            raise DatasetError(str(exc), file=label) from None
     else:
         updated = new_jsonl(path.stem, agent, case) if jsonl else new_yaml(path.stem, agent, case, comment=comment)  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,11 +191,7 @@ def write_case(path: Path, case: Case, *, agent: str, comment: str) -> Dataset:
             raise DatasetError(str(exc).replace(temporary, label)) from None
         old = before.cases if before else []
         if after.cases[: len(old)] != old or after.cases[len(old) :] != [case]:
-            raise DatasetError(
-                "cannot append a case to it as text: its 'cases:' list is not the last thing in "
-                "the file; move 'cases:' to the end and try again",
-                file=label,
-            )
+            raise DatasetError(NOT_LAST, file=label)
         if path.exists():
             os.chmod(temporary, path.stat().st_mode & 0o7777)
         os.replace(temporary, path)
