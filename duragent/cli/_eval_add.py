@@ -112,9 +112,12 @@ def build_case(
 def _case_data(case: Case) -> dict[str, Any]:
     data = case.model_dump(mode="json", exclude_defaults=True)
     data["category"] = case.category  # shown even when it is the default
-    data["scorers"] = [s.model_dump(mode="json", exclude_defaults=True) | {"type": s.type} for s in case.scorers]  # fmt: skip
-    if case.scorers and isinstance(case.scorers[0], TrajectoryScorer):
-        data["scorers"][0]["mode"] = "ordered"  # said, not implied: it is what was chosen
+    # ``type`` first, as people write scorers; a trajectory's mode said, not implied.
+    data["scorers"] = [
+        {"type": s.type, **s.model_dump(mode="json", exclude_defaults=True, exclude={"type"})}
+        | ({"mode": s.mode} if isinstance(s, TrajectoryScorer) else {})
+        for s in case.scorers
+    ]
     return data
 
 
@@ -259,5 +262,6 @@ async def add(
     steps = ", ".join(trajectory(result)) or "no tool calls"
     console.print(
         f"added case [bold]{case.id}[/] ({case.category}) to {dataset}: {len(after.cases)} case(s); "
-        f"scored on status {result.status} and trajectory {steps}; expected is {where}"
+        f"scored on status {result.status} and trajectory {steps}; expected is {where}",
+        soft_wrap=True,
     )

@@ -337,7 +337,8 @@ def _finish(
             print_files(console, written)
     regressed = [label for label, c in zip(labels, comparisons, strict=False) if c.regressed]
     if regressed:
-        err.print(f"[red]regressed against the baseline:[/] {', '.join(regressed)}")
+        which = f" ({', '.join(regressed)})" if several else ""
+        err.print(f"[red]regressed against the baseline{which}[/]: exit 1")
         return 1
     return 0
 
