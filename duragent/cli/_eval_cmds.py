@@ -232,7 +232,7 @@ async def run(
         say.print(f"started [bold]{evaluation.group}[/]: {count} case(s) x {repeat} on agent {requests[0].agent}")  # fmt: skip
         for handle, label in zip(evaluation.handles, labels, strict=True):
             extra = f" ({label})" if len(requests) > 1 else ""
-            say.print(f"  {handle.id}{extra}: {s.run_url(handle.id)}")
+            say.print(f"  {handle.id}{extra}: {s.run_url(handle.id)}", soft_wrap=True)
     hint = f"duragent eval --resume {evaluation.group}"
     if no_wait:
         say.print(f"it runs on the workers; follow it with `{hint}`")
