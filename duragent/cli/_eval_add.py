@@ -6,7 +6,9 @@ The case is what the run was given and what it did:
   continued as new still gives what the user sent), its ``history`` as earlier turns;
 - expected: the run's answer, or a reviewer's correction of it (a ``review_decided`` step with
   action ``edit``), tagged ``corrected``;
-- scorers: the run's trajectory (tool calls and handoffs, in order) and its status. Not the
+- scorers: the run's trajectory (tool calls and handoffs, in order) and its status; for a run
+  that paused for a person, the status it paused with and what it did before (an evaluation's
+  runs end at their first pause instead of waiting). Not the
   answer's text: a model words it differently every time and answers carry ids and dates
   (``TCK-3F2A``), so ``exact``/``contains`` on it would fail good runs. The expected answer is
   kept for a person, or a ``judge`` scorer, to read.
@@ -32,7 +34,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from duragent._messages import RunRequest, RunResult
+from duragent._messages import RunRequest, RunResult, RunStatus
 from duragent.cli._common import (
     Address,
     Namespace,
@@ -53,6 +55,7 @@ from duragent.eval import (
     trajectory,
 )
 
+PAUSES = ("approval_requested", "review_requested")
 CORRECTED = "corrected"
 """Tag of a case whose expected answer is a reviewer's correction, not the run's answer."""
 
@@ -95,9 +98,17 @@ def build_case(
     if corrections:
         expected = corrections[-1].output
         tags = list(dict.fromkeys([*tags, CORRECTED]))
+    # An evaluation never waits for a person: its runs end at the first pause. So a run that
+    # paused is expected to pause there again, having done what it did before the pause.
+    status: RunStatus = result.status
+    paused = next((i for i, s in enumerate(result.steps) if s.kind in PAUSES), None)
+    if paused is not None:
+        kind = result.steps[paused].kind
+        status = "awaiting_review" if kind == "review_requested" else "awaiting_approval"
+        result = result.model_copy(update={"steps": result.steps[:paused]})
     steps = trajectory(result)
     scorers: list[Any] = [TrajectoryScorer(steps=steps, mode="ordered")] if steps else []
-    scorers.append(StatusScorer(status=result.status))
+    scorers.append(StatusScorer(status=status))
     return Case(
         id=case_id,
         input=text,
@@ -259,9 +270,12 @@ async def add(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {dataset}: {exc.strerror or exc}")
-    steps = ", ".join(trajectory(result)) or "no tool calls"
+    status_scorer = case.scorers[-1]
+    assert isinstance(status_scorer, StatusScorer)
+    trajectory_scorer = case.scorers[0] if len(case.scorers) > 1 else None
+    steps = ", ".join(trajectory_scorer.steps) if isinstance(trajectory_scorer, TrajectoryScorer) else "no tool calls"  # fmt: skip
     console.print(
         f"added case [bold]{case.id}[/] ({case.category}) to {dataset}: {len(after.cases)} case(s); "
-        f"scored on status {result.status} and trajectory {steps}; expected is {where}",
+        f"scored on status {status_scorer.status} and trajectory {steps}; expected is {where}",
         soft_wrap=True,
     )

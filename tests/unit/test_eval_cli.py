@@ -295,3 +295,16 @@ def test_a_flow_style_case_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="move 'cases:' to the end"):
         write_case(path, a_case(), agent="support", comment="c")
     assert path.read_text() == original
+
+
+def test_a_run_that_paused_is_expected_to_pause_there_again() -> None:
+    """An evaluation's runs end at their first pause: what came after it cannot be expected."""
+    steps = [
+        step("handoff", detail="info"),
+        step("approval_requested", tool="refund_order"),
+        step("approval_decided", action="approve"),
+        step("tool", tool="refund_order"),
+    ]
+    case = build_case(RunRequest(agent="support", input="Refund $250 on 1005"), run_result(steps), case_id="c", category="p", tags=[], dataset_agent="support")  # fmt: skip
+    assert case.scorers[0].steps == ["handoff:info"]  # type: ignore[union-attr]
+    assert case.scorers[1].status == "awaiting_approval"  # type: ignore[union-attr]
