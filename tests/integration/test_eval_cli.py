@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from duragent import RunRequest
+from duragent import RunConfig, RunRequest
 from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from duragent.eval import EvalReport, load_dataset
@@ -133,7 +133,12 @@ async def test_an_unknown_agent_is_one_line_and_exit_2(client: Client, worker: W
 async def test_a_finished_run_becomes_a_case_that_passes(client: Client, worker: Worker, tmp_path: Path) -> None:  # fmt: skip
     handle = await start_run(
         client,
-        RunRequest(agent=ENTRY_AGENT, input="Where is my order 1002?"),
+        # Continued as new after every turn: the case still gets what the user first sent.
+        RunRequest(
+            agent=ENTRY_AGENT,
+            input="Where is my order 1002?",
+            run_config=RunConfig(continue_as_new_every=1),
+        ),
         task_queue=worker.task_queue,
     )
     assert (await handle.result()).status == "completed"
