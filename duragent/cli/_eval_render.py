@@ -10,7 +10,8 @@ from rich.table import Table
 
 from duragent.eval import Comparison, EvalReport, GroupStats, table_columns, table_rows
 
-NUMERIC = {"group"}
+LEFT = {"group"}
+"""Columns read as text, aligned left; the figures align right."""
 
 
 def print_report(console: Console, report: EvalReport) -> None:
@@ -23,7 +24,7 @@ def print_report(console: Console, report: EvalReport) -> None:
     )
     table = Table(show_edge=False, pad_edge=False)
     for column in table_columns(report):
-        table.add_column(column, justify="left" if column in NUMERIC else "right")
+        table.add_column(column, justify="left" if column in LEFT else "right")
     rows = table_rows(report)
     for i, row in enumerate(rows):
         table.add_row(*row, end_section=i == 0 or i == len(report.categories))
