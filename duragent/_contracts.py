@@ -25,11 +25,14 @@ from duragent._messages import (
 )
 from duragent._names import (
     ACTIVITY_AUDIT,
+    ACTIVITY_EVAL_CHECK,
     ACTIVITY_MODEL,
     ACTIVITY_RESOLVE,
+    ACTIVITY_SCORE_PYTHON,
     ACTIVITY_TOOL,
     ACTIVITY_VERIFY_TOKEN,
 )
+from duragent.eval import EvalCheck, PythonScoreRequest, Score
 
 
 class ModelCalls:
@@ -64,4 +67,17 @@ class AuditTrail:
     @activity.defn(name=ACTIVITY_AUDIT)
     async def append(self, batch: AuditBatch) -> int:
         """Append records to the audit log; how many were new."""
+        raise NotImplementedError
+
+
+class EvalScoring:
+    @activity.defn(name=ACTIVITY_EVAL_CHECK)
+    async def check(self, request: EvalCheck) -> list[str]:
+        """What the workers lack to run an evaluation (unknown agents, unregistered Python
+        scorers, judge models whose provider is not configured); empty when nothing."""
+        raise NotImplementedError
+
+    @activity.defn(name=ACTIVITY_SCORE_PYTHON)
+    async def score_python(self, request: PythonScoreRequest) -> Score:
+        """Score a finished case with the App's Python scorer ``request.name``."""
         raise NotImplementedError

@@ -15,6 +15,13 @@ ACTIVITY_RESOLVE = "specs.resolve"
 ACTIVITY_VERIFY_TOKEN = "approvals.verify_token"
 ACTIVITY_AUDIT = "audit.append"
 
+EVAL_WORKFLOW = "EvalRun"
+"""An evaluation: a dataset's cases run as child ``AgentRun``s and scored (``duragent eval``)."""
+ACTIVITY_SCORE_PYTHON = "eval.score_python"
+ACTIVITY_EVAL_CHECK = "eval.check"
+QUERY_PROGRESS = "progress"
+"""``EvalRun``'s query: cases done, accuracy and spend so far (``EvalProgress``)."""
+
 SIGNAL_APPROVE = "approve"
 SIGNAL_REJECT = "reject"
 UPDATE_DECIDE = "decide"

@@ -35,7 +35,13 @@ from duragent.eval._report import (
     table_columns,
     table_rows,
 )
-from duragent.eval._requests import EvalProgress, EvalRequest, EvalResult, PythonScoreRequest
+from duragent.eval._requests import (
+    EvalCheck,
+    EvalProgress,
+    EvalRequest,
+    EvalResult,
+    PythonScoreRequest,
+)
 from duragent.eval._scorer_specs import (
     DETERMINISTIC,
     SCORER_TYPES,
@@ -101,6 +107,7 @@ __all__ = [
     "CostScorer",
     "Dataset",
     "DatasetError",
+    "EvalCheck",
     "EvalProgress",
     "EvalReport",
     "EvalRequest",

@@ -26,6 +26,24 @@ class EvalRequest(Wire):
     """Run every case on this model instead of the agents' own (one side of ``--model A --model B``)."""
     tenant: str | None = None
     user: str | None = None
+    case_timeout_s: float = Field(default=600.0, gt=0)
+    """A case's run is ended (and the case scored incorrect, ``timeout``) after this long."""
+    continue_as_new_every: int | None = Field(default=None, ge=1)
+    """Continue as new after this many case attempts, besides whenever Temporal suggests it
+    (tests; an evaluation's history otherwise grows with its cases)."""
+    carry: list[CaseOutcome] = Field(default_factory=list)
+    """Set only by the evaluation itself when it continues as new: the outcomes so far."""
+    started_at: datetime | None = None
+    """Set only by the evaluation itself when it continues as new: when it started."""
+
+
+class EvalCheck(Wire):
+    """What an evaluation needs from the workers before its first case: these agents, Python
+    scorers and judge models (``provider/name``)."""
+
+    agents: list[str] = Field(default_factory=list)
+    python_scorers: list[str] = Field(default_factory=list)
+    judge_models: list[str] = Field(default_factory=list)
 
 
 class EvalProgress(Wire):
@@ -36,6 +54,7 @@ class EvalProgress(Wire):
     correct: int = 0
     partial: int = 0
     incorrect: int = 0
+    running: int = 0
     cost_usd: float = 0.0
     judge_cost_usd: float = 0.0
 
