@@ -3,6 +3,7 @@
 from duragent.activities._approvals import ApprovalActivities, load_approver_keys
 from duragent.activities._audit import AuditActivities
 from duragent.activities._circuit import CircuitBreaker
+from duragent.activities._eval import EvalActivities
 from duragent.activities._models import ModelActivities
 from duragent.activities._specs import SpecActivities
 from duragent.activities._tools import ToolActivities
@@ -12,6 +13,7 @@ __all__ = [
     "ApprovalActivities",
     "AuditActivities",
     "CircuitBreaker",
+    "EvalActivities",
     "ModelActivities",
     "SpecActivities",
     "ToolActivities",

@@ -11,6 +11,7 @@ from duragent._messages import ResolvedSpecs, ToolSpec
 from duragent._spec import AgentSpec, caller_file
 from duragent._tool import Tool
 from duragent.errors import SpecError
+from duragent.eval import ScorerFunction, ScorerRegistry
 
 
 class App:
@@ -18,6 +19,9 @@ class App:
 
     ``approvers`` maps each approver's name to their roles; rules and review policies name
     approvers or roles. (Approvers' signing keys are worker configuration, never part of the app.)
+
+    ``scorers`` are the Python scorers evaluation datasets name (``type: python``): a
+    ``duragent.eval.ScorerRegistry`` or a mapping of names to ``fn(case, result)``.
 
     ``agents`` may be specs, or paths of YAML spec files. Construction fails with a ``SpecError``
     if an agent names a tool, handoff or delegate the app does not have; it names the YAML file
@@ -30,6 +34,7 @@ class App:
         agents: Iterable[AgentSpec | str | Path],
         tools: Iterable[Tool] = (),
         approvers: Mapping[str, Iterable[str]] | None = None,
+        scorers: ScorerRegistry | Mapping[str, ScorerFunction] | None = None,
         name: str = "app",
     ) -> None:
         self.name = name
@@ -84,6 +89,19 @@ class App:
         for spec in specs:
             self._check_references(spec)
         self._resolved: dict[str, ResolvedSpecs] = {}
+        if isinstance(scorers, ScorerRegistry):
+            self.scorers = scorers
+        else:
+            self.scorers = ScorerRegistry()
+            for scorer_name, fn in (scorers or {}).items():
+                if not callable(fn):
+                    raise SpecError(
+                        f"scorer {scorer_name!r} is a {type(fn).__name__}, not a function; "
+                        "give fn(case, result) returning a Score, a bool or a number from 0 to 1",
+                        file=module,
+                        field="scorers",
+                    )
+                self.scorers.register(scorer_name, fn)
 
     def _check_references(self, spec: AgentSpec) -> None:
         def fail(field: str, index: int, message: str) -> None:
