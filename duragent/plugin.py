@@ -67,7 +67,7 @@ class DuragentPlugin(SimplePlugin):
         audit_log: AuditLog | None = None,
     ) -> None:
         from duragent.workers import with_passthrough
-        from duragent.workflows import AgentRun
+        from duragent.workflows import AgentRun, EvalRun
 
         self.app = app
         self.settings = settings or Settings.from_env()
@@ -78,7 +78,7 @@ class DuragentPlugin(SimplePlugin):
         super().__init__(
             NAME,
             data_converter=self._data_converter,
-            workflows=[AgentRun],
+            workflows=[AgentRun, EvalRun],
             workflow_runner=with_passthrough,
         )
 

@@ -22,6 +22,7 @@ from duragent.activities import (
     ApprovalActivities,
     AuditActivities,
     CircuitBreaker,
+    EvalActivities,
     ModelActivities,
     SpecActivities,
     ToolActivities,
@@ -34,7 +35,7 @@ from duragent.encryption import EncryptionCodec, KeyRing, PlaintextCodec
 from duragent.pricing import load_pricing
 from duragent.settings import Settings
 from duragent.workers._client import key_ring
-from duragent.workflows import AgentRun
+from duragent.workflows import AgentRun, EvalRun
 
 if TYPE_CHECKING:
     from duragent.activities.sandbox import Backend
@@ -171,8 +172,9 @@ def build_activities(
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
     ring = key_ring(settings)  # read once: the store and the redactor both need it
     transcripts = open_transcript_store(settings.transcript_store, keys=ring)
+    served = build_providers() if providers is None else providers
     models = ModelActivities(
-        build_providers() if providers is None else providers,
+        served,
         prices=prices,
         breaker=CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s),
         transcripts=transcripts,
@@ -188,8 +190,17 @@ def build_activities(
     install_redactor(settings, approver_keys=keys, ring=ring)
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
+    scoring = EvalActivities(app, providers=list(served))
     lenient_codec(client)
-    return [models.call, tools.call, specs.resolve, approvals.verify_token, audit.append]
+    return [
+        models.call,
+        tools.call,
+        specs.resolve,
+        approvals.verify_token,
+        audit.append,
+        scoring.check,
+        scoring.score_python,
+    ]
 
 
 def build_worker(
@@ -212,7 +223,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[AgentRun],
+        workflows=[AgentRun, EvalRun],
         activities=build_activities(
             client, app, settings, audit_log=audit_log, providers=providers
         ),
