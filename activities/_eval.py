@@ -44,14 +44,15 @@ class EvalActivities(EvalScoring):
                     f"python scorer {name!r} is not registered in the workers' app (registered: "
                     f"{known}); register it with App(scorers={{{name!r}: fn}})"
                 )
-        for model in request.judge_models:
-            provider = ModelRef.model_validate(model).provider
-            if provider not in self._providers:
-                known = ", ".join(sorted(self._providers))
-                problems.append(
-                    f"judge model {model!r}: provider {provider!r} is not served by the workers "
-                    f"(providers: {known})"
-                )
+        for what, models in (("model", request.models), ("judge model", request.judge_models)):
+            for model in models:
+                provider = ModelRef.model_validate(model).provider
+                if provider not in self._providers:
+                    known = ", ".join(sorted(self._providers)) or "none"
+                    problems.append(
+                        f"{what} {model!r}: provider {provider!r} is not served by the workers "
+                        f"(providers: {known})"
+                    )
         return problems
 
     @activity.defn(name=ACTIVITY_SCORE_PYTHON)

@@ -39,11 +39,12 @@ class EvalRequest(Wire):
 
 class EvalCheck(Wire):
     """What an evaluation needs from the workers before its first case: these agents, Python
-    scorers and judge models (``provider/name``)."""
+    scorers, judge models and the model the cases run on (``provider/name``)."""
 
     agents: list[str] = Field(default_factory=list)
     python_scorers: list[str] = Field(default_factory=list)
     judge_models: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list)
 
 
 class EvalProgress(Wire):

@@ -166,7 +166,8 @@ async def test_a_dataset_the_workers_cannot_run_fails_before_any_case(client: Cl
         eval_id = _id("bad")
         with pytest.raises(WorkflowFailureError) as failure:
             await _evaluate(
-                client, worker.task_queue, EvalRequest(dataset=dataset, agent="support"),
+                client, worker.task_queue,
+                EvalRequest(dataset=dataset, agent="support", model="anthropic/claude-x"),
                 eval_id=eval_id,
             )  # fmt: skip
     cause = failure.value.cause
@@ -174,6 +175,7 @@ async def test_a_dataset_the_workers_cannot_run_fails_before_any_case(client: Cl
     assert "agent 'nobody' is not in the workers' app" in cause.message
     assert "python scorer 'tone' is not registered" in cause.message
     assert "judge model 'openai/gpt-4.1': provider 'openai' is not served" in cause.message
+    assert "model 'anthropic/claude-x': provider 'anthropic' is not served" in cause.message
     children = [w async for w in client.list_workflows(f'WorkflowId STARTS_WITH "{eval_id}-"')]
     assert children == []
 
