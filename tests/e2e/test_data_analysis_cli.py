@@ -114,3 +114,20 @@ def test_demo_renders_a_chart_per_quarter(tmp_path: Path) -> None:
         assert Path(path).is_relative_to(tmp_path / "home" / "artifacts")
     assert "no orders in that period" in done.stdout
     assert not port_open(port), "the demo's dev server must stop on exit"
+
+
+def test_the_evaluation_set_passes(dev: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    """The example's evaluation set, as its header says to run it: every case correct."""
+    address, env = dev
+    done = duragent(
+        "eval", "examples/data_analysis/eval.yaml", "--concurrency", "4",
+        "--out", str(tmp_path / "report"), "--address", address,
+        env={**env, "COLUMNS": "200", "NO_COLOR": "1"}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (
+        "data_analysis: agent analyst, 100.0% correct over 18 run(s) of 18 case(s)" in done.stdout
+    )
+    for category in ("analysis", "visualization", "no_data", "comparison"):
+        assert category in done.stdout
+    assert (tmp_path / "report" / "junit.xml").is_file()
