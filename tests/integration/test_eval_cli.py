@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +15,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from duragent import RunConfig, RunRequest
+from duragent import App, RunConfig, RunRequest
 from duragent.activities.models import ScriptedProvider
 from duragent.client import start_run
 from duragent.eval import EvalReport, load_dataset
 from duragent.examples.customer_support import db
-from duragent.examples.customer_support.app import ENTRY_AGENT, app
+from duragent.examples.customer_support.app import APPROVERS, ENTRY_AGENT, HERE, app
+from duragent.examples.customer_support.tools import TOOLS
 from tests.conftest import new_worker
 
 DURAGENT = str(Path(sys.executable).parent / "duragent")
@@ -163,3 +165,47 @@ async def test_a_finished_run_becomes_a_case_that_passes(client: Client, worker:
     assert dataset.read_text() == before
     code, stdout, stderr = await duragent(client, worker, tmp_path, "add", "run-nobody-00", "--dataset", str(dataset))  # fmt: skip
     assert code == 2 and "no run 'run-nobody-00'" in stderr
+
+
+def _variant(tmp_path: Path, name: str, old: str, new: str) -> App:
+    """The support app with its agents.yaml edited as a developer would edit it."""
+    folder = tmp_path / name
+    shutil.copytree(HERE / "prompts", folder / "prompts")
+    spec = (HERE / "agents.yaml").read_text()
+    assert spec.count(old) == 1, f"{old!r} is no longer in agents.yaml"
+    (folder / "agents.yaml").write_text(spec.replace(old, new))
+    return App(agents=[folder / "agents.yaml"], tools=TOOLS, approvers=APPROVERS)
+
+
+async def test_a_spec_change_that_breaks_a_category_fails_the_gate(client: Client, worker: Worker, tmp_path: Path) -> None:  # fmt: skip
+    data = tmp_path / "small.yaml"
+    data.write_text(SMALL)
+    baseline = tmp_path / "baseline"
+    code, stdout, stderr = await duragent(client, worker, tmp_path, str(data), "--out", str(baseline))  # fmt: skip
+    assert code == 0, stdout + stderr
+    gate = [
+        "--baseline",
+        str(baseline / "report.json"),
+        "--max-p99-rise",
+        "50",
+    ]  # a busy 2-core machine's latency is no gate here
+
+    # The router sends technical problems to a person instead of tech: troubleshooting breaks.
+    broken = _variant(tmp_path, "broken", "        handoff: tech\n", "        handoff: human\n")
+    async with new_worker(client, broken, providers={"scripted": ScriptedProvider()}) as other:
+        code, stdout, stderr = await duragent(client, other, tmp_path, str(data), *gate)
+    assert code == 1, stdout + stderr
+    assert "broke locked-account (troubleshooting): correct → incorrect" in stdout
+    assert "regressed: troubleshooting: accuracy fell from 100.0% to 0.0%" in stdout
+    assert stdout.count("broke ") == 1, stdout  # the other categories held
+
+    # A reworded description changes nothing the cases check: the gate passes.
+    harmless = _variant(
+        tmp_path, "harmless",
+        "description: Technical troubleshooting (sign-in, errors, crashes, slowness);",
+        "description: Technical support (sign-in problems, errors, crashes and slowness);",
+    )  # fmt: skip
+    async with new_worker(client, harmless, providers={"scripted": ScriptedProvider()}) as other:
+        code, stdout, stderr = await duragent(client, other, tmp_path, str(data), *gate)
+    assert code == 0, stdout + stderr
+    assert "no regression" in stdout and "100.0% correct over 6 run(s)" in stdout
