@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Collection
+from collections.abc import Mapping
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,13 +20,14 @@ from duragent._contracts import EvalScoring
 from duragent._names import ACTIVITY_EVAL_CHECK, ACTIVITY_SCORE_PYTHON
 from duragent._redact import redact
 from duragent._spec import ModelRef
+from duragent.activities.models import ModelProvider
 from duragent.eval import EvalCheck, PythonScoreRequest, Score, coerce_score
 
 
 class EvalActivities(EvalScoring):
-    def __init__(self, app: App, *, providers: Collection[str]) -> None:
+    def __init__(self, app: App, *, providers: Mapping[str, ModelProvider]) -> None:
         self._app = app
-        self._providers = set(providers)
+        self._providers = providers
 
     @activity.defn(name=ACTIVITY_EVAL_CHECK)
     async def check(self, request: EvalCheck) -> list[str]:
@@ -44,16 +45,21 @@ class EvalActivities(EvalScoring):
                     f"python scorer {name!r} is not registered in the workers' app (registered: "
                     f"{known}); register it with App(scorers={{{name!r}: fn}})"
                 )
-        for what, models in (("model", request.models), ("judge model", request.judge_models)):
+        judges = [ModelRef.model_validate(model) for model in request.judge_models]
+        for what, models in (("model", request.models), ("judge model", judges)):
             for model in models:
-                provider = ModelRef.model_validate(model).provider
-                if provider not in self._providers:
-                    known = ", ".join(sorted(self._providers)) or "none"
-                    problems.append(
-                        f"{what} {model!r}: provider {provider!r} is not served by the workers "
-                        f"(providers: {known})"
-                    )
+                problem = self._unready(model)
+                if problem:
+                    problems.append(f"{what} {model.label!r}: {problem}")
         return problems
+
+    def _unready(self, model: ModelRef) -> str | None:
+        provider = self._providers.get(model.provider)
+        if provider is None:
+            known = ", ".join(sorted(self._providers)) or "none"
+            return f"provider {model.provider!r} is not served by the workers (providers: {known})"
+        unready = getattr(provider, "unready", None)
+        return unready(model) if unready is not None else None
 
     @activity.defn(name=ACTIVITY_SCORE_PYTHON)
     async def score_python(self, request: PythonScoreRequest) -> Score:

@@ -190,7 +190,7 @@ def build_activities(
     install_redactor(settings, approver_keys=keys, ring=ring)
     approvals = ApprovalActivities(keys)
     audit = AuditActivities(audit_log)
-    scoring = EvalActivities(app, providers=list(served))
+    scoring = EvalActivities(app, providers=served)
     lenient_codec(client)
     return [
         models.call,

@@ -149,7 +149,7 @@ class EvalRun:
             agents=sorted({request.agent, *(case.agent for case in cases if case.agent)}),
             python_scorers=sorted({s.name for s in specs if isinstance(s, PythonScorer)}),
             judge_models=sorted({s.model for s in specs if isinstance(s, JudgeScorer)}),
-            models=[request.model.label] if request.model else [],
+            models=[request.model] if request.model else [],
         )
         problems = await workflow.execute_local_activity_method(
             EvalScoring.check,

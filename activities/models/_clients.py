@@ -31,6 +31,10 @@ class ClientCache(Generic[C]):
         self._missing_key = missing_key
         self._clients: dict[tuple[str | None, str], C] = {}
 
+    def missing(self, base_url: str | None) -> str | None:
+        """What is missing to call the provider at ``base_url`` (its key), or ``None``."""
+        return self._missing_key if self._api_key is None and base_url is None else None
+
     def get(self, base_url: str | None) -> C:
         """The client for ``base_url`` (``None``: the provider's own); raises ``auth`` when no
         key is configured and no ``base_url`` says the server needs none."""

@@ -19,6 +19,7 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from duragent import Message, ModelRequest, ModelResponse, ProviderError, ToolCall, Usage
+from duragent._spec import ModelRef
 from duragent._vocab import ProviderName
 from duragent.activities.models import _classify
 from duragent.activities.models._clients import ClientCache
@@ -57,6 +58,11 @@ class OpenAIProvider:
                 "server that needs no key"
             ),
         )
+
+    def unready(self, model: ModelRef) -> str | None:
+        """Why a call to ``model`` would fail before reaching the provider (no key), or
+        ``None``: what an evaluation checks before its first case."""
+        return self._clients.missing(model.base_url or self._base_url)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One streamed chat completion; raises a classified ``ProviderError`` on failure."""

@@ -44,7 +44,7 @@ class EvalCheck(Wire):
     agents: list[str] = Field(default_factory=list)
     python_scorers: list[str] = Field(default_factory=list)
     judge_models: list[str] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=list)
+    models: list[ModelRef] = Field(default_factory=list)
 
 
 class EvalProgress(Wire):

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from duragent import App, RunResult
 from duragent._names import EVAL_WORKFLOW, QUERY_PROGRESS
-from duragent.activities.models import ScriptedProvider
+from duragent.activities.models import OpenAIProvider, ScriptedProvider
 from duragent.eval import (
     Case,
     Dataset,
@@ -142,7 +142,10 @@ async def test_repeats_continue_as_new_and_keep_every_outcome(
     assert executions == 3
 
 
-async def test_a_dataset_the_workers_cannot_run_fails_before_any_case(client: Client) -> None:
+async def test_a_dataset_the_workers_cannot_run_fails_before_any_case(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     dataset = _tiny(2).model_copy(
         update={
             "cases": [
@@ -153,29 +156,28 @@ async def test_a_dataset_the_workers_cannot_run_fails_before_any_case(client: Cl
                         "input": "hi",
                         "scorers": [
                             {"type": "python", "name": "tone"},
-                            {"type": "judge", "rubric": "polite", "model": "openai/gpt-4.1"},
+                            {"type": "judge", "rubric": "polite", "model": "anthropic/claude-x"},
                         ],
                     }
                 ),
             ]
         }
     )
-    async with new_worker(
-        client, support_app, providers={"scripted": ScriptedProvider()}
-    ) as worker:
+    providers = {"scripted": ScriptedProvider(), "openai": OpenAIProvider()}
+    async with new_worker(client, support_app, providers=providers) as worker:
         eval_id = _id("bad")
         with pytest.raises(WorkflowFailureError) as failure:
             await _evaluate(
                 client, worker.task_queue,
-                EvalRequest(dataset=dataset, agent="support", model="anthropic/claude-x"),
+                EvalRequest(dataset=dataset, agent="support", model="openai/gpt-4.1"),
                 eval_id=eval_id,
             )  # fmt: skip
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "eval_invalid"
     assert "agent 'nobody' is not in the workers' app" in cause.message
     assert "python scorer 'tone' is not registered" in cause.message
-    assert "judge model 'openai/gpt-4.1': provider 'openai' is not served" in cause.message
-    assert "model 'anthropic/claude-x': provider 'anthropic' is not served" in cause.message
+    assert "judge model 'anthropic/claude-x': provider 'anthropic' is not served" in cause.message
+    assert "model 'openai/gpt-4.1': OPENAI_API_KEY is not set on the worker" in cause.message
     children = [w async for w in client.list_workflows(f'WorkflowId STARTS_WITH "{eval_id}-"')]
     assert children == []
 
