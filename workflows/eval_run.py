@@ -21,6 +21,8 @@ judge providers the dataset names exist, and fails at once (``eval_invalid``) wh
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -56,6 +58,21 @@ from duragent.workflows._child import start_agent
 
 JUDGE_TIMEOUT = timedelta(minutes=2)
 SCORER_TIMEOUT = timedelta(minutes=1)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,79}")
+
+
+def child_id(eval_id: str, case_id: str, attempt: int) -> str:
+    """The workflow id of a case's run: ``<eval id>-<case id>-<attempt>``. A case id that is not
+    plain (pydantic-evals names are free text: spaces, quotes, newlines, any length) is written
+    as a slug and a hash of it, so the id stays short, unique, and usable in a visibility query
+    or on a command line."""
+    if not _PLAIN_ID.fullmatch(case_id):
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", case_id).strip("-.")[:40]
+        digest = hashlib.sha256(case_id.encode()).hexdigest()[:10]
+        case_id = f"{slug}-{digest}" if slug else digest
+    return f"{eval_id}-{case_id}-{attempt}"
 
 
 def _scorers(request: EvalRequest, case: Case) -> list[ScorerSpec]:
@@ -189,7 +206,7 @@ class EvalRun:
 
     async def _run_case(self, case: Case, attempt: int) -> CaseOutcome:
         request = self._request
-        child_id = f"{workflow.info().workflow_id}-{case.id}-{attempt}"
+        run_id = child_id(workflow.info().workflow_id, case.id, attempt)
         if isinstance(case.input, str):
             text, earlier = case.input, []
         else:
@@ -215,11 +232,11 @@ class EvalRun:
                 ),
             )
         except ValidationError as exc:
-            return _failed(case, attempt, child_id, "invalid_case", f"invalid case: {exc}")
+            return _failed(case, attempt, run_id, "invalid_case", f"invalid case: {exc}")
         try:
             handle = await start_agent(
                 run_request,
-                id=child_id,
+                id=run_id,
                 execution_timeout=timedelta(seconds=request.case_timeout_s),
             )
             result: RunResult = await handle
@@ -227,7 +244,7 @@ class EvalRun:
             cause = exc.cause
             kind = "timeout" if type(cause).__name__ == "TimeoutError" else "run_failed"
             reason = getattr(cause, "message", None) or str(cause or exc)
-            return _failed(case, attempt, child_id, kind, f"the run did not finish: {reason}")
+            return _failed(case, attempt, run_id, kind, f"the run did not finish: {reason}")
         return await self._score(case, attempt, result)
 
     async def _score(self, case: Case, attempt: int, result: RunResult) -> CaseOutcome:

@@ -229,3 +229,25 @@ async def test_python_scorers_run_as_activities_and_a_raising_one_fails_closed(
     assert broken.verdict != "correct"
     assert broken.scores[0].verdict == "incorrect"
     assert "the scorer raised RuntimeError: the scorer's own bug" in broken.scores[0].reason
+
+
+async def test_free_text_case_names_make_short_plain_child_ids(client: Client, database: Path) -> None:  # fmt: skip
+    names = ['What is "order 1001"?\nAsk twice', "x" * 600, "order-1001"]
+    dataset = Dataset(
+        name="named",
+        cases=[
+            Case(id=name, input="Where is my order 1001?", expected="shipped") for name in names
+        ],
+    )
+    async with new_worker(
+        client, support_app, providers={"scripted": ScriptedProvider()}
+    ) as worker:
+        result, eval_id = await _evaluate(client, worker.task_queue, EvalRequest(dataset=dataset, agent="support"))  # fmt: skip
+    assert [o.case_id for o in result.outcomes] == names
+    assert [o.verdict for o in result.outcomes] == ["correct"] * 3
+    ids = [o.workflow_id for o in result.outcomes]
+    assert ids[2] == f"{eval_id}-order-1001-1"
+    assert ids[0].startswith(f"{eval_id}-What-is-order-1001-Ask-twice-")
+    assert all(len(i) < len(eval_id) + 60 and i.isprintable() and '"' not in i for i in ids)
+    found = [w.id async for w in client.list_workflows(f'WorkflowId STARTS_WITH "{eval_id}-"')]
+    assert sorted(found) == sorted(ids)
