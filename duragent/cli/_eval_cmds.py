@@ -235,9 +235,9 @@ async def run(
             say.print(f"  {handle.id}{extra}: {s.run_url(handle.id)}", soft_wrap=True)
     hint = f"duragent eval --resume {evaluation.group}"
     if no_wait:
-        say.print(f"it runs on the workers; follow it with `{hint}`")
+        say.print(f"it runs on the workers; follow it with `{hint}`", soft_wrap=True)
         return
-    say.print(f"[dim]Ctrl-C leaves it running; `{hint}` attaches again[/]")
+    say.print(f"[dim]Ctrl-C leaves it running; `{hint}` attaches again[/]", soft_wrap=True)
     try:
         results = await follow(evaluation, labels, console=say)
     except asyncio.CancelledError:

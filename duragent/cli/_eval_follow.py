@@ -144,8 +144,10 @@ async def follow(
         TextColumn("{task.fields[stats]}"),
         TimeElapsedColumn(),
     )
+    # Piped (a CI log, a file): a line per tenth of the cases instead of a bar redrawn in place.
+    lines = None if console.is_terminal else _Lines(console)
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with Progress(*columns, console=console, transient=False, disable=lines is not None) as bar:
             tasks = [
                 bar.add_task(label, total=total, stats=_stats(None))
                 for label, total in zip(labels, evaluation.totals, strict=True)
@@ -157,6 +159,8 @@ async def follow(
                     progress = await _progress(handle)
                     if progress is not None:
                         bar.update(task, total=progress.total, completed=progress.done, stats=_stats(progress))  # fmt: skip
+                        if lines is not None:
+                            lines.show(handle.id, progress)
                 pending = [r for r in results if not r.done()]
                 if not pending:
                     break
@@ -173,11 +177,31 @@ async def follow(
                         judge_cost_usd=sum(o.judge_cost_usd for o in outcomes),
                     )
                     bar.update(task, total=last.total, completed=last.done, stats=_stats(last))
+                    if lines is not None:
+                        lines.show(handles[tasks.index(task)].id, last)
     finally:
         for result in results:
             if not result.done():
                 result.cancel()
     return [_unwrap(handle, result) for handle, result in zip(handles, results, strict=True)]
+
+
+class _Lines:
+    """Progress as plain lines: one each time a tenth more of an evaluation's cases is done."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._shown: dict[str, int] = {}
+
+    def show(self, workflow_id: str, p: EvalProgress) -> None:
+        last = self._shown.get(workflow_id)
+        step = max(1, p.total // 10)
+        if p.done == last or (last is not None and p.done - last < step and p.done < p.total):
+            return
+        self._shown[workflow_id] = p.done
+        self._console.print(
+            f"{workflow_id}: {p.done}/{p.total} cases · {_stats(p)}", soft_wrap=True
+        )
 
 
 async def _progress(handle: EvalHandle) -> EvalProgress | None:

@@ -3,9 +3,10 @@ side by side), the comparison with a baseline, and where the report files went."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from duragent.eval import Comparison, EvalReport, GroupStats, table_columns, table_rows
@@ -22,14 +23,69 @@ def print_report(console: Console, report: EvalReport) -> None:
         f"\n[bold]{report.dataset}[/]: agent {report.agent}{model}, "
         f"[bold]{o.accuracy:.1%}[/] correct over {o.attempts} run(s) of {o.cases} case(s)"
     )
-    table = Table(show_edge=False, pad_edge=False)
-    for column in table_columns(report):
-        table.add_column(column, justify="left" if column in LEFT else "right")
-    rows = table_rows(report)
-    for i, row in enumerate(rows):
-        table.add_row(*row, end_section=i == 0 or i == len(report.categories))
-    console.print(table)
+    columns, rows = table_columns(report), table_rows(report)
+    table = _table(columns, rows, len(report.categories))
+    if _natural_width(console, table) > _room(console, table):
+        # Too wide for this terminal: the figures a reader compares, every name in full.
+        table = _table(list(COMPACT), _compact(columns, rows), len(report.categories))
+        console.print(f"({COMPACT_LEGEND}; every column is in the report files)")
+    _print_wide(console, table)
     console.print(_totals(o))
+
+
+COMPACT: dict[str, tuple[str, ...]] = {
+    "group": ("group",),
+    "n": ("cases",),
+    "ok": ("correct",),
+    "part": ("partial",),
+    "fail": ("incorrect",),
+    "acc": ("accuracy",),
+    "p50/p99 ms": ("p50 ms", "p99 ms"),
+    "$/case": ("cost/case $",),
+}
+"""The report table on a terminal too narrow for every column: short headers, and the
+columns each one shows."""
+COMPACT_LEGEND = "n cases; ok, part, fail: correct, partial, incorrect; acc: accuracy"
+
+
+def _compact(columns: list[str], rows: list[list[str]]) -> list[list[str]]:
+    at = [[columns.index(name) for name in names] for names in COMPACT.values()]
+    return [["/".join(row[i] for i in where) for where in at] for row in rows]
+
+
+def _table(columns: list[str], rows: list[list[str]], categories: int) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for column in columns:
+        left = column in LEFT
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
+    for i, row in enumerate(rows):
+        table.add_row(*row, end_section=i == 0 or i == categories)
+    return table
+
+
+def _natural_width(console: Console, renderable: RenderableType) -> int:
+    return console.measure(renderable, options=console.options.update_width(10_000)).maximum
+
+
+def _room(console: Console, renderable: RenderableType) -> int:
+    """How wide the table may be: the terminal's width, or COLUMNS when set; piped output with
+    no COLUMNS (a CI log, a file) is as wide as the table needs, never cut at rich's 80."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console.width
+    return _natural_width(console, renderable)
+
+
+def _print_wide(console: Console, renderable: RenderableType) -> None:
+    room = _room(console, renderable)
+    if room <= console.width:
+        console.print(renderable)
+        return
+    saved = console.width
+    console.width = room
+    try:
+        console.print(renderable)
+    finally:
+        console.width = saved
 
 
 def _totals(o: GroupStats) -> str:

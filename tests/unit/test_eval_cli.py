@@ -19,6 +19,7 @@ from duragent._messages import LatencyBreakdown, Message, RunRequest, RunResult,
 from duragent.cli import _eval_cmds
 from duragent.cli._app import cli
 from duragent.cli._eval_add import CORRECTED, build_case, write_case
+from duragent.cli._eval_render import print_report
 from duragent.eval import CaseOutcome, DatasetError, EvalResult, load_dataset, summarize
 
 runner = CliRunner()
@@ -308,3 +309,25 @@ def test_a_run_that_paused_is_expected_to_pause_there_again() -> None:
     case = build_case(RunRequest(agent="support", input="Refund $250 on 1005"), run_result(steps), case_id="c", category="p", tags=[], dataset_agent="support")  # fmt: skip
     assert case.scorers[0].steps == ["handoff:info"]  # type: ignore[union-attr]
     assert case.scorers[1].status == "awaiting_approval"  # type: ignore[union-attr]
+
+
+def test_the_table_fits_a_narrow_terminal_and_is_whole_in_a_log(monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    outcomes = [outcome(f"c{i}", "correct", "information_retrieval") for i in range(3)]
+    report = summarize([*outcomes, outcome("g", "partial", "general")], dataset="set", agent="support", model=None)  # fmt: skip
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    def shown(terminal: bool) -> str:
+        console = Console(width=80, file=io.StringIO(), force_terminal=terminal, color_system=None)
+        print_report(console, report)
+        assert isinstance(console.file, io.StringIO)
+        return console.file.getvalue()
+
+    # An 80-column terminal: fewer, shorter columns, every figure and name whole.
+    narrow = shown(terminal=True)
+    assert "…" not in narrow and "information_retrieval" in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "p50/p99 ms" in narrow and "100/100" in narrow and "report files" in narrow
+    # Piped to a CI log or a file: every column, at the width they need, not cut at 80.
+    piped = shown(terminal=False)
+    assert "…" not in piped and "tokens/case" in piped and "cost/case $" in piped
+    assert max(len(line) for line in piped.splitlines()) > 80
