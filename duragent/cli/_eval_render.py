@@ -21,7 +21,8 @@ def print_report(console: Console, report: EvalReport) -> None:
     model = f" on {report.model}" if report.model else ""
     console.print(
         f"\n[bold]{report.dataset}[/]: agent {report.agent}{model}, "
-        f"[bold]{o.accuracy:.1%}[/] correct over {o.attempts} run(s) of {o.cases} case(s)"
+        f"[bold]{o.accuracy:.1%}[/] correct over {o.attempts} run(s) of {o.cases} case(s)",
+        soft_wrap=not console.is_terminal,
     )
     columns, rows = table_columns(report), table_rows(report)
     table = _table(columns, rows, len(report.categories))
@@ -30,7 +31,7 @@ def print_report(console: Console, report: EvalReport) -> None:
         table = _table(list(COMPACT), _compact(columns, rows), len(report.categories))
         console.print(f"({COMPACT_LEGEND}; every column is in the report files)")
     _print_wide(console, table)
-    console.print(_totals(o))
+    console.print(_totals(o), soft_wrap=not console.is_terminal)
 
 
 COMPACT: dict[str, tuple[str, ...]] = {
@@ -126,7 +127,7 @@ def print_side_by_side(console: Console, labels: list[str], reports: list[EvalRe
         row(name, [_cell(s) for s in stats], i == len(categories) - 1)
     for name in sorted({name for r in reports for name in r.tags}):
         row(f"#{name}", [_cell(r.tags.get(name)) for r in reports])
-    console.print(table)
+    _print_wide(console, table)
 
 
 def _cell(s: GroupStats | None) -> str:
@@ -142,7 +143,8 @@ def print_comparison(console: Console, comparison: Comparison, *, label: str | N
     console.print(
         f"\n[bold]against the baseline{against}[/]: accuracy {c.accuracy_before:.1%} → "
         f"{c.accuracy_after:.1%}, cost per case ${c.cost_per_case_before:.5f} → "
-        f"${c.cost_per_case_after:.5f}, P99 {c.p99_before_ms:.0f} → {c.p99_after_ms:.0f} ms"
+        f"${c.cost_per_case_after:.5f}, P99 {c.p99_before_ms:.0f} → {c.p99_after_ms:.0f} ms",
+        soft_wrap=not console.is_terminal,
     )
     table = Table(show_edge=False, pad_edge=False)
     for column in ("category", "before", "after", "delta"):
@@ -154,18 +156,26 @@ def print_comparison(console: Console, comparison: Comparison, *, label: str | N
         table.add_row(d.category, _pct(d.accuracy_before), _pct(d.accuracy_after), f"[{style}]{shown}[/]" if style else shown)  # fmt: skip
     console.print(table)
     for flip in c.broke:
-        console.print(f"[red]broke[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}")  # fmt: skip
+        console.print(f"[red]broke[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}", soft_wrap=not console.is_terminal)  # fmt: skip
     for flip in c.fixed:
-        console.print(f"[green]fixed[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}")  # fmt: skip
+        console.print(f"[green]fixed[/] {flip.case_id} ({flip.category}): {flip.before} → {flip.after}", soft_wrap=not console.is_terminal)  # fmt: skip
     if c.added:
-        console.print(f"new cases (not in the baseline): {', '.join(c.added)}")
+        console.print(
+            f"new cases (not in the baseline): {', '.join(c.added)}",
+            soft_wrap=not console.is_terminal,
+        )
     if c.removed:
-        console.print(f"cases gone since the baseline: {', '.join(c.removed)}")
+        console.print(
+            f"cases gone since the baseline: {', '.join(c.removed)}",
+            soft_wrap=not console.is_terminal,
+        )
     if c.regressed:
         for reason in c.reasons:
-            console.print(f"[red]regressed{against}:[/] {reason}")
+            console.print(
+                f"[red]regressed{against}:[/] {reason}", soft_wrap=not console.is_terminal
+            )
     else:
-        console.print(f"[green]no regression{against}[/]")
+        console.print(f"[green]no regression{against}[/]", soft_wrap=not console.is_terminal)
 
 
 def _pct(value: float | None) -> str:
@@ -175,4 +185,4 @@ def _pct(value: float | None) -> str:
 def print_files(console: Console, files: dict[str, Path]) -> None:
     console.print("report files:")
     for path in files.values():
-        console.print(f"  {path}")
+        console.print(f"  {path}", soft_wrap=not console.is_terminal)
