@@ -92,7 +92,7 @@ async def find(client: Client, eval_id: str | None, *, say: Console) -> Evaluati
             )
         memo = (await latest.memo()).get(MEMO_GROUP)
         eval_id = memo["group"] if isinstance(memo, dict) and "group" in memo else latest.id
-        say.print(f"resuming the most recent evaluation, [bold]{eval_id}[/] (started {latest.start_time:%Y-%m-%d %H:%M:%S %Z})")  # fmt: skip
+        say.print(f"resuming the most recent evaluation, [bold]{eval_id}[/] (started {latest.start_time:%Y-%m-%d %H:%M:%S %Z})", soft_wrap=True)  # fmt: skip
     handle: EvalHandle = client.get_workflow_handle(eval_id, result_type=EvalResult)
     try:
         await handle.describe()
