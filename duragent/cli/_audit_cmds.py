@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from duragent.audit import AuditLog, default_audit_log_location, open_audit_log
-from duragent.cli._common import console, err, fail
+from duragent.audit import AuditLog, open_audit_log
+from duragent.cli._common import console, err, fail, settings
 from duragent.errors import DuragentError
 
 audit_app = typer.Typer(
@@ -32,7 +32,7 @@ LogLocation = Annotated[
     typer.Option(
         "--log",
         help="A SQLite path, sqlite:///path or postgresql://… "
-        "[env DURAGENT_AUDIT_LOG, default .duragent/audit.db]",
+        "[env DURAGENT_AUDIT_LOG, default audit.db in DURAGENT_HOME (.duragent)]",
     ),
 ]
 WHEN_HELP = "a duration back from now (45s, 30m, 1h, 2d, 1w) or an ISO datetime (UTC if no zone)"
@@ -60,8 +60,12 @@ def _when(option: str, text: str | None) -> datetime | None:
 
 @contextmanager
 def _opened(location: str | None) -> Iterator[AuditLog]:
+    # Resolved like every other command's (and the workers'): --log, then DURAGENT_AUDIT_LOG,
+    # then DURAGENT_HOME/audit.db. Reading only DURAGENT_AUDIT_LOG verified whatever
+    # .duragent/audit.db the current directory held, or failed from any other directory.
+    location = location or settings(None, None).audit_log
     try:
-        log = open_audit_log(location or default_audit_log_location(), create=False)
+        log = open_audit_log(location, create=False)
     except DuragentError as exc:
         fail(str(exc))
     with log:
