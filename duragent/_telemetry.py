@@ -15,15 +15,16 @@ description, the ``type`` label of errors) passes the process's redactor (``dura
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from temporalio.contrib.opentelemetry import ReplaySafeMeterProvider, ReplaySafeTracerProvider
 
-from duragent._messages import RunResult
+from duragent._messages import RunResult, RunStatus
 from duragent._names import (
     LATENCY_BUCKETS_S,
     METRIC_APPROVALS,
@@ -35,6 +36,7 @@ from duragent._names import (
     METRIC_TOKENS,
 )
 from duragent._redact import redact
+from duragent._spec import AgentSpec
 from duragent._vocab import LAYERS
 
 SCOPE = "duragent"
@@ -118,22 +120,67 @@ def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if v is not None}
 
 
+# The series a worker creates at zero for each agent of its app (``RunMetrics.seed``). Prometheus
+# reads a counter's first sample as its starting point: a series born at 1 shows no increase to
+# rate() or increase(), so without a zero before it the first failed or slow run of an agent is
+# never seen by an alert. Each tuple is every value the label takes on a finished run.
+FINISHED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed", "rejected", "budget_exceeded")
+SEEDED_ERROR_TYPES = (
+    # The error types the guide lists (README, "Observability"). A type outside this list still
+    # counts; its series is born at its first error, so rate() sees it from its second on.
+    "timeout",
+    "rate_limit",
+    "validation_error",
+    "tool_error",
+    "provider_error",
+    "guardrail_blocked",
+    "approval_rejected",
+    "budget_exceeded",
+    "sandbox_violation",
+)
+DECISION_OUTCOMES = ("approved", "rejected", "timed_out")
+TOKEN_TYPES = ("input", "output", "cached")
+
+
+@dataclass(frozen=True)
+class ZeroHistogram:
+    """A histogram's series that exist before anything was recorded on them: the metric reader
+    adds them at zero (OpenTelemetry has no way to create a histogram series without a value)."""
+
+    name: str
+    unit: str
+    description: str
+    boundaries: tuple[float, ...]
+    attributes: tuple[Mapping[str, str], ...]
+
+
+_RUN_DURATION = ZeroHistogram(
+    METRIC_RUN_DURATION.removesuffix("_seconds"), "s", "Wall time of finished agent runs.",
+    LATENCY_BUCKETS_S, (),
+)  # fmt: skip
+_LAYER_DURATION = ZeroHistogram(
+    METRIC_LAYER_DURATION.removesuffix("_seconds"), "s", "Time finished runs spent in each layer.",
+    LATENCY_BUCKETS_S, (),
+)  # fmt: skip
+
+
 class RunMetrics:
     """The instruments a finished run is recorded on, created once per meter provider."""
 
     _cached: tuple[object, RunMetrics] | None = None
 
     def __init__(self, meter: metrics.Meter) -> None:
+        self._zero: dict[str, ZeroHistogram] = {}
         self.run_duration = meter.create_histogram(
-            METRIC_RUN_DURATION.removesuffix("_seconds"),
-            unit="s",
-            description="Wall time of finished agent runs.",
+            _RUN_DURATION.name,
+            unit=_RUN_DURATION.unit,
+            description=_RUN_DURATION.description,
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
         )
         self.layer_duration = meter.create_histogram(
-            METRIC_LAYER_DURATION.removesuffix("_seconds"),
-            unit="s",
-            description="Time finished runs spent in each layer.",
+            _LAYER_DURATION.name,
+            unit=_LAYER_DURATION.unit,
+            description=_LAYER_DURATION.description,
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
         )
         self.runs = meter.create_counter(
@@ -161,6 +208,45 @@ class RunMetrics:
         if cls._cached is None or cls._cached[0] is not provider:
             cls._cached = (provider, cls(provider.get_meter(SCOPE)))
         return cls._cached[1]
+
+    def seed(self, agents: Iterable[AgentSpec]) -> None:
+        """Create at zero every series a finished run of one of ``agents`` records, so that its
+        first run is an increase Prometheus sees (call it outside workflow code, at start).
+
+        Counters get an ``add(0)``; the histograms' zero series are listed in
+        ``zero_histograms()`` for the metric reader to add. Tokens and cost are seeded for the
+        agent's own model and fallbacks, the models its runs use unless a run overrides them.
+        """
+        runs: list[Mapping[str, str]] = list(
+            self._zero.get(_RUN_DURATION.name, _RUN_DURATION).attributes
+        )
+        layers: list[Mapping[str, str]] = list(
+            self._zero.get(_LAYER_DURATION.name, _LAYER_DURATION).attributes
+        )
+        for spec in agents:
+            agent = {"agent": spec.name}
+            for status in FINISHED_STATUSES:
+                self.runs.add(0, {**agent, "status": status})
+                runs.append({**agent, "status": status})
+            for layer in LAYERS:
+                layers.append({**agent, "layer": layer})
+            for kind in SEEDED_ERROR_TYPES:
+                self.errors.add(0, {**agent, "type": kind})
+            for outcome in DECISION_OUTCOMES:
+                self.approvals.add(0, {**agent, "outcome": outcome})
+            for model in dict.fromkeys(m.label for m in (spec.model, *spec.fallbacks)):
+                self.cost.add(0, {**agent, "model": model})
+                for kind in TOKEN_TYPES:
+                    self.tokens.add(0, {**agent, "model": model, "type": kind})
+        # Replaced whole, never mutated: the reader reads them from its own thread.
+        self._zero = {
+            _RUN_DURATION.name: _with(_RUN_DURATION, runs),
+            _LAYER_DURATION.name: _with(_LAYER_DURATION, layers),
+        }
+
+    def zero_histograms(self) -> tuple[ZeroHistogram, ...]:
+        """The histogram series ``seed`` declared, for the metric reader to show at zero."""
+        return tuple(self._zero.values())
 
     def record(self, result: RunResult, *, entry_agent: str) -> None:
         """Record a finished run: its time by layer, tokens and cost by model, errors, decisions."""
@@ -192,6 +278,17 @@ class RunMetrics:
             self.approvals.add(count, {**agent, "outcome": outcome})
 
 
+def _with(histogram: ZeroHistogram, attributes: Iterable[Mapping[str, str]]) -> ZeroHistogram:
+    unique = {tuple(sorted(a.items())): a for a in attributes}
+    return ZeroHistogram(
+        histogram.name,
+        histogram.unit,
+        histogram.description,
+        histogram.boundaries,
+        tuple(unique.values()),
+    )
+
+
 def _decisions(result: RunResult) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     for step in result.steps:
@@ -207,3 +304,11 @@ def record_run(result: RunResult, *, entry_agent: str) -> None:
     instruments = RunMetrics.current()
     if instruments is not None:
         instruments.record(result, entry_agent=entry_agent)
+
+
+def seed_run_metrics(agents: Iterable[AgentSpec]) -> None:
+    """Create the run series of ``agents`` at zero on the global replay-safe meter provider,
+    when there is one (``RunMetrics.seed``). Workers call it when they start."""
+    instruments = RunMetrics.current()
+    if instruments is not None:
+        instruments.seed(agents)

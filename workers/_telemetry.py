@@ -11,7 +11,9 @@ process calls ``start_telemetry`` once, before it connects, and keeps the return
   the client through the workflow to every activity and across continue-as-new;
 - metrics: a ``ReplaySafeMeterProvider`` read by a Prometheus endpoint (``metrics_port``), an
   OTLP or console push, or a reader given; the Temporal SDK's own metrics are drained into the
-  same provider, so one scrape shows both.
+  same provider, so one scrape shows both. A worker creates its app's run series at zero when
+  it is built (``duragent._telemetry.seed_run_metrics``; the endpoint's reader adds the
+  histograms', ``_zero_series``), so an alert sees the first run of a new agent.
 """
 
 from __future__ import annotations
@@ -204,8 +206,9 @@ def _metric_readers(settings: Settings, extra: Sequence[MetricReader]) -> list[M
 
 
 def _prometheus(port: int) -> MetricReader:
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import start_http_server
+
+    from duragent.workers._zero_series import ZeroSeededPrometheusReader
 
     if not 0 < port < 65536:
         raise DuragentError(f"--metrics-port {port}: a port must be between 1 and 65535")
@@ -216,4 +219,4 @@ def _prometheus(port: int) -> MetricReader:
             f"cannot serve metrics on port {port} ({exc.strerror}); pick a free port with "
             "--metrics-port or DURAGENT_METRICS_PORT"
         ) from None
-    return PrometheusMetricReader()
+    return ZeroSeededPrometheusReader()

@@ -18,6 +18,7 @@ from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from duragent import App, _redact
+from duragent._telemetry import seed_run_metrics
 from duragent.activities import (
     ApprovalActivities,
     AuditActivities,
@@ -220,6 +221,7 @@ def build_worker(
     (``duragent.audit.open_audit_log(settings.audit_log)``) and closes it after the worker has
     shut down. A worker that serves workflows of its own too: ``duragent.DuragentPlugin``.
     """
+    seed_run_metrics(app.agents.values())  # zero series: alerts see each agent's first run
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
