@@ -38,6 +38,7 @@ from duragent._names import (
 from duragent._redact import redact
 from duragent._spec import AgentSpec
 from duragent._vocab import LAYERS
+from duragent.errors import RETRY_SEMANTICS
 
 SCOPE = "duragent"
 
@@ -125,18 +126,24 @@ def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
 # rate() or increase(), so without a zero before it the first failed or slow run of an agent is
 # never seen by an alert. Each tuple is every value the label takes on a finished run.
 FINISHED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed", "rejected", "budget_exceeded")
-SEEDED_ERROR_TYPES = (
-    # The error types the guide lists (README, "Observability"). A type outside this list still
-    # counts; its series is born at its first error, so rate() sees it from its second on.
-    "timeout",
-    "rate_limit",
-    "validation_error",
-    "tool_error",
-    "provider_error",
-    "guardrail_blocked",
-    "approval_rejected",
-    "budget_exceeded",
-    "sandbox_violation",
+SEEDED_ERROR_TYPES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (
+            # The types the README lists under "Observability", then every kind of provider
+            # error (``duragent.errors``). A type outside them still counts; its series is born
+            # at its first error, so rate() sees it from its second on.
+            "timeout",
+            "rate_limit",
+            "validation_error",
+            "tool_error",
+            "provider_error",
+            "guardrail_blocked",
+            "approval_rejected",
+            "budget_exceeded",
+            "sandbox_violation",
+            *RETRY_SEMANTICS,
+        )
+    )
 )
 DECISION_OUTCOMES = ("approved", "rejected", "timed_out")
 TOKEN_TYPES = ("input", "output", "cached")
