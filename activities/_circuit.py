@@ -9,15 +9,19 @@ workflow moves to the next model in the chain.
 
 One circuit per key (``circuit_key``: provider, model name and base URL)::
 
-    closed     calls go through; ``failures`` consecutive outage failures open it
+    closed     calls go through; ``failures`` consecutive outage failures open it, and so does
+               a single refusal (auth)
     open       every call fails fast with ProviderError(kind="circuit_open") for ``cooldown_s``
     half_open  after the cool-down exactly one trial call goes through (the others still fail
                fast): success closes the circuit, an outage failure re-opens it for a fresh
                cool-down
 
-Only outage kinds count (``OUTAGE_KINDS``: server_error, timeout, connection, rate_limit).
-auth, invalid_request, content_filter and context_length are the caller's fault and prove the
-provider is up and answering, so they count as a success here.
+Outage kinds count (``OUTAGE_KINDS``: server_error, timeout, connection, rate_limit): a provider
+may recover from one, so it takes several in a row. A refusal (``REFUSED_KINDS``: auth, which is
+401 and 403) opens the circuit at the first: the worker's key will not be accepted on the next
+call either, and every run would otherwise spend a request on it per turn. invalid_request,
+content_filter and context_length are the request's fault and prove the provider is up and
+answering, so they count as a success here.
 
 Invariants: state lives in one instance per worker, never in a module global, so tests and
 workers in one process never share circuits; every method takes the lock, so the breaker is
@@ -37,19 +41,18 @@ from typing import Literal
 import structlog
 
 from duragent import ModelRef, ProviderError
+from duragent.errors import OUTAGE_KINDS, REFUSED_KINDS
+
+__all__ = ["OUTAGE_KINDS", "REFUSED_KINDS", "CircuitBreaker", "CircuitState", "circuit_key"]
 
 CircuitState = Literal["closed", "open", "half_open"]
-
-OUTAGE_KINDS: frozenset[str] = frozenset({"server_error", "timeout", "connection", "rate_limit"})
-"""Failures that say the provider is unwell. Other kinds are the request's own fault."""
 
 log = structlog.get_logger("duragent.circuit")
 
 
 def circuit_key(model: ModelRef) -> str:
     """``provider/name``, plus ``@base_url`` when the model names its own server."""
-    key = f"{model.provider}/{model.name}"
-    return f"{key}@{model.base_url}" if model.base_url else key
+    return model.key
 
 
 @dataclass
@@ -113,8 +116,9 @@ class CircuitBreaker:
             circuit.state, circuit.failures, circuit.trial = "closed", 0, False
 
     def record_failure(self, key: str, kind: str) -> None:
-        """A call failed with ``kind``. Outage kinds count; the others prove the provider is up."""
-        if kind not in OUTAGE_KINDS:
+        """A call failed with ``kind``. Outage kinds count, a refusal opens the circuit at once;
+        the others prove the provider is up."""
+        if kind not in OUTAGE_KINDS and kind not in REFUSED_KINDS:
             if kind != "circuit_open":
                 self.record_success(key)
             return
@@ -128,7 +132,9 @@ class CircuitBreaker:
                 self._open(key, circuit, now, reason="trial call failed")
             elif circuit.state == "closed":
                 circuit.failures += 1
-                if circuit.failures >= self.failures:
+                if kind in REFUSED_KINDS:
+                    self._open(key, circuit, now, reason="provider refused the key")
+                elif circuit.failures >= self.failures:
                     self._open(key, circuit, now, reason="consecutive failures")
             # Open already: a call started before it opened; the cool-down is not extended.
 
@@ -173,11 +179,22 @@ class CircuitBreaker:
             when = "a trial call is in flight now and decides whether it closes"
         else:
             when = f"it half-opens in {max(self.cooldown_s - since, 0):.1f} s for one trial call"
+        if circuit.last_kind in REFUSED_KINDS:
+            why = (
+                f"the provider refused this worker's key ({circuit.last_kind}: 401/403) "
+                f"{since:.1f} s ago"
+            )
+            fix = "fix the worker's API key or its access to the model"
+        else:
+            why = (
+                f"{circuit.failures} consecutive failures (last: {circuit.last_kind}) opened it "
+                f"{since:.1f} s ago"
+            )
+            fix = "tune DURAGENT_CIRCUIT_FAILURES"
         return ProviderError(
-            f"circuit open for {key}: {circuit.failures} consecutive failures "
-            f"(last: {circuit.last_kind}) opened it {since:.1f} s ago; {when}. Not calling it: "
-            "the next model in the fallback chain answers (give the agent fallbacks if it has "
-            "none; tune DURAGENT_CIRCUIT_FAILURES and DURAGENT_CIRCUIT_COOLDOWN_S on the worker).",
+            f"circuit open for {key}: {why}; {when}. Not calling it: the next model in the "
+            f"fallback chain answers (give the agent fallbacks if it has none; {fix}, and "
+            "DURAGENT_CIRCUIT_COOLDOWN_S, on the worker).",
             kind="circuit_open",
             provider=provider,
         )

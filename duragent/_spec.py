@@ -83,6 +83,12 @@ class ModelRef(_Frozen):
     def label(self) -> str:
         return f"{self.provider}/{self.name}"
 
+    @property
+    def key(self) -> str:
+        """Which endpoint answers: ``provider/name``, plus ``@base_url`` when the model names its
+        own server. What a worker's circuit and a run's cooling period remember a failure by."""
+        return f"{self.label}@{self.base_url}" if self.base_url else self.label
+
 
 class Timeouts(_Frozen):
     """Per-call timeouts, in seconds."""

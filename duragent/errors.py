@@ -95,6 +95,16 @@ RETRY_SEMANTICS: dict[ProviderErrorKind, bool] = {
 RETRYABLE_KINDS: frozenset[str] = frozenset(k for k, retry in RETRY_SEMANTICS.items() if retry)
 NON_RETRYABLE_KINDS: tuple[str, ...] = tuple(k for k, retry in RETRY_SEMANTICS.items() if not retry)
 
+OUTAGE_KINDS: frozenset[str] = frozenset({"server_error", "timeout", "connection", "rate_limit"})
+"""Failures that say the provider is unwell; a worker's circuit opens after several in a row."""
+REFUSED_KINDS: frozenset[str] = frozenset({"auth"})
+"""Failures that say the provider will not serve this worker at all (401 and 403: a key that is
+wrong, revoked, or may not use the model): one is proof enough, so the circuit opens at once."""
+UNAVAILABLE_KINDS: frozenset[str] = OUTAGE_KINDS | REFUSED_KINDS | {"circuit_open"}
+"""A model that failed over with one of these cannot answer for now, whatever the request: the
+run skips it for its cooling period (``RetrySpec.cooldown_s``). The other kinds (invalid_request,
+content_filter, context_length) are this request's fault and say nothing about the next one."""
+
 
 class ProviderError(DuragentError):
     """A model provider failed. ``kind`` says how; retryable kinds are retried with backoff."""

@@ -20,7 +20,6 @@ from duragent.settings import Settings
 
 KEY = "openai/gpt-4o-mini"
 CALLER_FAULTS: list[ProviderErrorKind] = [
-    "auth",
     "invalid_request",
     "content_filter",
     "context_length",
@@ -173,6 +172,36 @@ def test_caller_fault_kinds_never_trip_it(clock: Clock, kind: str) -> None:
     fail(b, 1, kind)
     fail(b, 2)
     assert b.state(KEY) == "closed"
+
+
+def test_a_refused_key_opens_the_circuit_at_the_first_failure(clock: Clock) -> None:
+    b = breaker(clock, failures=5)
+    fail(b, 1, "auth")
+    assert b.state(KEY) == "open"
+    clock.now += 4
+    error = refused(b)
+    assert error.kind == "circuit_open" and not error.retryable
+    message = str(error)
+    assert "refused this worker's key (auth: 401/403) 4.0 s ago" in message
+    assert "half-opens in 6.0 s" in message and "fix the worker's API key" in message
+    # After the cool-down one trial goes through; refused again, it re-opens at once.
+    clock.now += 6
+    b.before_call(KEY)
+    refused(b)  # the trial is in flight: others still fail fast
+    b.record_failure(KEY, "auth")
+    assert b.state(KEY) == "open"
+    clock.now += 10
+    b.before_call(KEY)
+    b.record_success(KEY)  # the key was fixed
+    assert b.state(KEY) == "closed"
+
+
+def test_a_refusal_after_outage_failures_opens_it_too(clock: Clock) -> None:
+    b = breaker(clock, failures=5)
+    fail(b, 2)
+    fail(b, 1, "auth")
+    assert b.state(KEY) == "open"
+    assert snapshot(b)[KEY].last_kind == "auth"
 
 
 def test_caller_fault_answer_to_the_trial_closes_the_circuit(clock: Clock) -> None:
@@ -339,6 +368,17 @@ async def test_activity_unclassified_failure_releases_the_trial(clock: Clock) ->
     with pytest.raises(RuntimeError):
         await ActivityEnvironment().run(activities.call, request_for())
     assert snapshot(b)["openai/m"].trial_in_flight is False
+
+
+async def test_activity_refused_key_is_called_once_then_fails_fast(clock: Clock) -> None:
+    provider = FlakyProvider("auth")
+    activities = ModelActivities({"openai": provider}, breaker=breaker(clock, failures=5))
+    error = await call(activities, request_for())
+    assert error.type == "auth" and error.non_retryable
+    for _ in range(3):
+        error = await call(activities, request_for())
+        assert error.type == "circuit_open" and "refused this worker's key" in error.message
+    assert provider.calls == 1
 
 
 async def test_scripted_models_bypass_the_breaker(clock: Clock) -> None:
