@@ -168,6 +168,7 @@ class App:
             tools=tools,
             approvers=dict(self._approvers),
             delegation=True,
+            failover_memory=True,
         )
 
     @property

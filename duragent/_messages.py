@@ -229,6 +229,10 @@ class ResolvedSpecs(_Frozen):
     """Whether the worker that resolved the specs runs delegates (issue 13 on). Recorded in
     history, so a run resolved before delegation existed replays as recorded (a delegate call
     refused as not allowed) on any later worker, with no version marker needed."""
+    failover_memory: bool = False
+    """Whether the run skips a model that failed over for its cooling period (issue 15 on;
+    ``RetrySpec.cooldown_s``). Recorded for the same reason as ``delegation``: a run resolved
+    before it replays as recorded, every turn starting at the primary."""
 
 
 class RunConfig(_Frozen):
@@ -302,6 +306,9 @@ class Carry(_Frozen):
     max_risk: float | None
     started_at: datetime
     continued: int
+    cooling: dict[str, datetime] = Field(default_factory=dict)
+    """Models the run skips (``ModelRef.key``) and until when: a failover is remembered across
+    continue-as-new as it is across turns."""
 
 
 class LatencyBreakdown(_Frozen):

@@ -100,18 +100,40 @@ class Timeouts(_Frozen):
     worker is noticed in seconds, not at the end of the call's timeout."""
 
 
+MAX_COOLDOWN_S = 86_400.0
+"""The longest cooling period a spec may give (a day): beyond it a typo, not a decision."""
+
+
 class RetrySpec(_Frozen):
-    """Exponential backoff for one model before the next in the fallback chain answers.
+    """Exponential backoff for one model before the next in the fallback chain answers, and how
+    long a run then leaves that model alone.
 
     Defaults: 100 ms, 200 ms, then fail over (3 attempts). Rate limits wait at least the
     provider's Retry-After; auth, invalid-request, content-filter and context-length errors are
-    never retried.
+    never retried. A model that failed over because it is down or refused the key
+    (``duragent.errors.UNAVAILABLE_KINDS``) is skipped by the run's later turns for
+    ``cooldown_s`` (30 s, the worker circuit's default cool-down), then tried again.
     """
 
     initial_s: float = Field(default=0.1, gt=0)
     backoff: float = Field(default=2.0, ge=1)
     max_interval_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    cooldown_s: float = 30.0
+    """How long a run skips a model that failed over (it goes last in the chain meanwhile)."""
+
+    @field_validator("cooldown_s")
+    @classmethod
+    def _cooldown_in_range(cls, value: float) -> float:
+        # Not 0 to mean "never skip": a turn would then pay the dead model's attempts again,
+        # which is what the cooling period is for; a short one (1 s) is the way to ask for that.
+        if not 0 < value <= MAX_COOLDOWN_S:  # NaN fails too
+            raise ValueError(
+                f"'cooldown_s' is {value!r}: it is how long a run skips a model that failed "
+                f"over, and must be more than 0 and at most {MAX_COOLDOWN_S:g} s (a day); "
+                "to try a failed model again sooner, give a short period such as 1"
+            )
+        return value
 
 
 class Degraded(_Frozen):

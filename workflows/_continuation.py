@@ -3,7 +3,8 @@ empty history, carrying everything the run has done.
 
 What is carried: the specs resolved at the start (a run never switches specs midway), the
 active agent and path, turn, steps, usage, spend, errors, time by layer, the transcript
-reference and how much of the audit trail is written. Budgets therefore keep counting.
+reference, how much of the audit trail is written and the models the run is skipping after a
+failover (and until when). Budgets therefore keep counting, and a dead primary stays skipped.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def continue_as_new(state: RunState, ledger: Ledger) -> None:
         steps=ledger.steps, next_step=ledger.next_step, usage=ledger.usage,
         cost_usd=ledger.cost_usd, cost_complete=ledger.cost_complete, errors=dict(ledger.errors),
         layers_ms=ledger.layers(), audited=state.audited, max_risk=state.max_risk,
-        started_at=state.started_at,
+        started_at=state.started_at, cooling=dict(state.cooling),
         continued=(request.carry.continued + 1) if request.carry else 1,
     )  # fmt: skip
     workflow.continue_as_new(request.model_copy(update={"carry": carry}))
@@ -48,6 +49,7 @@ def restore(state: RunState, ledger: Ledger, carry: Carry) -> ResolvedSpecs:
     state.turn = carry.turn
     state.audited, state.max_risk = carry.audited, carry.max_risk
     state.started_at = carry.started_at
+    state.cooling = dict(carry.cooling)
     ledger.restore(
         steps=carry.steps, next_step=carry.next_step, usage=carry.usage,
         cost_usd=carry.cost_usd, cost_complete=carry.cost_complete, errors=carry.errors,

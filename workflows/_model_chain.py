@@ -3,9 +3,20 @@
 Only the messages since the last model call travel in the request; the earlier ones are in the
 workers' transcript store, which is a cache of what history already holds. Retries of one model
 follow its retry policy (``duragent.errors.RETRY_SEMANTICS`` says what a retry can fix).
+
+A run remembers its failovers: a model that failed over because it is down or refused the key
+(``duragent.errors.UNAVAILABLE_KINDS``) cools for ``RetrySpec.cooldown_s``, during which later
+turns ask the other models first and it goes last in the chain: skipped, never removed, so
+cooling can reorder a turn's models but never leave it with fewer to ask. The deadline is
+``workflow.now()`` plus the period, kept in ``RunState.cooling`` (carried across
+continue-as-new), so a replay skips exactly what the run skipped. Runs whose specs were resolved
+before this existed (``ResolvedSpecs.failover_memory`` false) start every turn at the primary,
+as they were recorded. Across runs, the worker's circuit breaker remembers.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -20,6 +31,7 @@ from duragent._messages import (
 from duragent._names import HANDOFF_PREFIX
 from duragent._spec import AgentSpec, ModelRef
 from duragent._transcript import TranscriptRef
+from duragent.errors import UNAVAILABLE_KINDS
 from duragent.workflows._asking import Approvals
 from duragent.workflows._calls import (
     ACTIVITY_FAILURES,
@@ -50,9 +62,10 @@ class ModelChain:
             tools += [tool_schema(delegate_tool(specs, name)) for name in agent.delegates]
         # Only the messages since the last model call travel; the rest are in the store.
         start, upto = state.stored, len(state.messages)
+        order, ready = self._order(chain)
         index = 0
-        while index < len(chain):
-            model = chain[index]
+        while index < len(order):
+            position, model = order[index]
             request = ModelRequest(
                 run_id=workflow.info().run_id,
                 agent=agent.name,
@@ -65,8 +78,8 @@ class ModelChain:
                 script=agent.script if model.provider == "scripted" else [],
                 want_confidence=agent.review.confidence_threshold is not None,
             )
-            summary = f"model {model.label} turn {state.turn}" + (
-                f" (fallback {index})" if index else ""
+            summary = model_summary(
+                model, position, state.turn, skipped=order[ready:], asked_last=index >= ready
             )
             at = workflow.now()
             try:
@@ -83,16 +96,22 @@ class ModelChain:
                     continue
                 self.ledger.errors.update(attempt_errors(error))
                 state.last_model_error = f"{model.label}: {kind}: {error_message(error)}"
+                detail = state.last_model_error
+                if kind in UNAVAILABLE_KINDS and specs.failover_memory:
+                    until = workflow.now() + timedelta(seconds=agent.retry.cooldown_s)
+                    state.cooling[model.key] = until
+                    detail += f" (this run asks it last until {until:%H:%M:%S} UTC)"
                 self.ledger.record(
                     "model_error",
                     agent=agent.name,
                     turn=state.turn,
                     at=at,
                     model=model.label,
-                    detail=state.last_model_error,
+                    detail=detail,
                 )
                 index += 1
                 continue
+            state.cooling.pop(model.key, None)
             self.ledger.add_model(response, agent=agent.name, turn=state.turn, at=at)
             self.ledger.errors.update(response.attempt_errors)
             state.stored = upto
@@ -100,6 +119,17 @@ class ModelChain:
         if agent.degraded is not None:
             return await self._degrade(agent, state.last_model_error)
         raise RunEnded("failed", state.last_model_error)
+
+    def _order(self, chain: list[ModelRef]) -> tuple[list[tuple[int, ModelRef]], int]:
+        """The chain's models with their positions, those cooling after a failover moved to
+        the end in chain order, and how many are not cooling. Expired periods end here."""
+        now = workflow.now()
+        cooling = self.state.cooling
+        for key in [key for key, until in cooling.items() if until <= now]:
+            del cooling[key]
+        ready = [(i, model) for i, model in enumerate(chain) if model.key not in cooling]
+        resting = [(i, model) for i, model in enumerate(chain) if model.key in cooling]
+        return ready + resting, len(ready)
 
     async def _degrade(self, agent: AgentSpec, failure: str) -> ModelResponse:
         """Every model failed: the spec's fixed answer, or a human's. Ends the run if neither."""
@@ -123,6 +153,26 @@ class ModelChain:
         return ModelResponse(
             message=message, model="degraded", confidence=1.0, confidence_source="degraded"
         )
+
+
+def model_summary(
+    model: ModelRef,
+    position: int,
+    turn: int,
+    *,
+    skipped: list[tuple[int, ModelRef]],
+    asked_last: bool,
+) -> str:
+    """The call's line in the Web UI: which model, which turn, and why not an earlier one."""
+    notes = [f"fallback {position}"] if position else []
+    if asked_last:
+        notes.append("cooling, asked last")
+    else:
+        passed = [m.label for i, m in skipped if i < position]
+        if passed:
+            notes.append(f"{', '.join(passed)} cooling")
+    text = f"model {model.label} turn {turn}"
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def tool_schema(tool: ToolSpec) -> ToolSchema:

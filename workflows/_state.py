@@ -46,6 +46,9 @@ class RunState:
     last_request_id: str | None = None
     """The step id of the latest approval request (what a tool run after it refers to)."""
     last_model_error: str = ""
+    cooling: dict[str, datetime] = field(default_factory=dict)
+    """Models that failed over (``ModelRef.key``) and until when the run skips them: they go
+    last in the chain, so a turn asks them only when every other model failed too."""
 
     @property
     def user(self) -> str | None:
