@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
+from temporalio.exceptions import ApplicationError
 
 from duragent._wire import Wire
 
@@ -28,6 +29,20 @@ TOKEN_SHAPE = re.compile(r"v2\.([0-9]{1,12})\.([0-9a-f]{64})")
 MAX_NAME = 200
 MAX_REASON = 4000
 MAX_RESPONSE = 100_000
+DECISION_REFUSED = "DecisionRefused"
+"""The failure type of a refused ``decide`` update: its message is the reason, for people, and
+it leaves without a stack trace (``duragent.workers._payloads.UserFacingFailureConverter``)."""
+MAX_REFUSAL = 1000
+
+
+def refusal(reason: str) -> ApplicationError:
+    """The error that refuses a decision: the reason as its whole message, nothing else.
+
+    Raised from the ``decide`` update's validator, so it never enters history; what the caller
+    (the CLI, a client, the Web UI's Update dialog) shows is this message alone.
+    """
+    text = reason if len(reason) <= MAX_REFUSAL else reason[: MAX_REFUSAL - 1] + "…"
+    return ApplicationError(text, type=DECISION_REFUSED, non_retryable=True)
 
 
 class _Frozen(Wire):

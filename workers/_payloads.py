@@ -6,7 +6,8 @@ deployment must share the folder, as they share the transcript store.
 
 With a key ring (``DURAGENT_ENCRYPTION_KEYS_FILE``) every payload is encrypted by
 ``duragent.encryption.EncryptionCodec``, failure messages and stack traces included
-(``DefaultFailureConverterWithEncodedAttributes`` moves them into a payload the codec seals).
+(``EncodedUserFacingFailureConverter`` moves them into a payload the codec seals), and a refused
+approval decision leaves with its reason alone, no stack trace (``UserFacingFailureConverter``).
 The SDK encodes before it stores externally, so the folder's files are ciphertext too (named by
 the digest of their ciphertext: a random nonce per write means the same payload written twice is
 two files, not one).
@@ -24,16 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
+    DefaultFailureConverter,
     ExternalStorage,
+    PayloadConverter,
     StorageDriver,
     StorageDriverClaim,
     StorageDriverRetrieveContext,
     StorageDriverStoreContext,
 )
+from temporalio.exceptions import ApplicationError
+
+from duragent._approvals import DECISION_REFUSED
 
 if TYPE_CHECKING:
     from duragent.encryption import KeyRing
@@ -101,6 +107,30 @@ class FolderStorageDriver(StorageDriver):
         return await asyncio.to_thread(read)
 
 
+class UserFacingFailureConverter(DefaultFailureConverter):
+    """Temporal's failure converter, except that a refusal meant for a person (a ``decide``
+    update refused: ``duragent._approvals.refusal``) leaves with its message alone: no stack
+    trace, no cause. The SDK would put the worker's traceback, file paths and all, into
+    ``Failure.stack_trace``, and the Web UI's Update dialog and every client would show it."""
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        if isinstance(exception, ApplicationError) and exception.type == DECISION_REFUSED:
+            exception = ApplicationError(
+                exception.message, type=DECISION_REFUSED, non_retryable=True
+            )
+        super().to_failure(exception, payload_converter, failure)
+
+
+class EncodedUserFacingFailureConverter(UserFacingFailureConverter):
+    """``UserFacingFailureConverter`` with failure messages and stack traces moved into a
+    payload the codec seals (Temporal's ``DefaultFailureConverterWithEncodedAttributes``)."""
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+
 def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> DataConverter:
     """The pydantic data converter with payloads over 256 KiB kept in ``payload_store``, and
     with ``keys`` every payload and failure message encrypted."""
@@ -111,12 +141,15 @@ def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> Da
 
     if keys is None:
         return dataclasses.replace(
-            pydantic_data_converter, external_storage=storage, payload_codec=PlaintextCodec()
+            pydantic_data_converter,
+            external_storage=storage,
+            payload_codec=PlaintextCodec(),
+            failure_converter_class=UserFacingFailureConverter,
         )
 
     return dataclasses.replace(
         pydantic_data_converter,
         external_storage=storage,
         payload_codec=EncryptionCodec(keys),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        failure_converter_class=EncodedUserFacingFailureConverter,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from duragent._approvals import (
     canonical_json,
     check_decision,
     normalize_roles,
+    refusal,
 )
 from duragent._coerce import ArgumentsInvalid, validate_arguments
 from duragent._contracts import TokenVerification
@@ -42,18 +43,34 @@ MAX_REFUSAL_RECORDS = 100
 """Refused decisions recorded in full per run; later ones are only counted."""
 
 
+def when(at: datetime) -> str:
+    """A time as people read it in the Web UI: UTC to the second."""
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_DONE = {"approve": "approved", "reject": "rejected", "edit": "edited", "respond": "answered"}
+
+
 def _clip(text: str, limit: int = MAX_DETAIL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _problems(exc: ValidationError) -> str:
+    """What is wrong with a payload, in a line: field names clipped (they are the sender's)."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
+        f"{'.'.join(_clip(str(p), 40) for p in e['loc']) or 'decision'}: {e['msg']}"
+        for e in exc.errors()[:5]
     )
 
 
 class ApprovalDesk:
-    def __init__(self, state: RunState, ledger: Ledger, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        state: RunState,
+        ledger: Ledger,
+        on_change: Callable[[], None],
+        on_decision: Callable[[str], None] = lambda text: None,
+    ) -> None:
         self.pending: dict[str, ApprovalRequest] = {}
         self.decided: dict[str, ApprovalOutcome] = {}
         self.roles: dict[str, list[str]] = {}
@@ -62,6 +79,8 @@ class ApprovalDesk:
         self._accepted: dict[str, ApprovalDecision] = {}
         self._ledger = ledger
         self._on_change = on_change
+        self._on_decision = on_decision
+        """Told in words what became of each decision (the run's Current Details show it)."""
         self._lock = asyncio.Lock()
         self._refusals = 0
         self._state = state
@@ -111,7 +130,12 @@ class ApprovalDesk:
             remaining = (request.expires_at - workflow.now()).total_seconds()
             try:
                 await workflow.wait_condition(
-                    lambda: step_id in self._accepted, timeout=max(remaining, 0.001)
+                    lambda: step_id in self._accepted,
+                    timeout=max(remaining, 0.001),
+                    timeout_summary=(
+                        f"{'review' if request.kind == 'review' else 'approval'} {step_id}: "
+                        f"{request.tool or request.kind}, deadline {when(request.expires_at)}"
+                    ),
                 )
                 return self._accepted[step_id]
             except TimeoutError:
@@ -138,6 +162,10 @@ class ApprovalDesk:
             args_hash=request.args_hash,
         )
         self._on_change()
+        self._on_decision(
+            f"{request.step_id} escalated to {', '.join(request.escalate_to)} at "
+            f"{when(workflow.now())}; new deadline {when(escalated.expires_at)}"
+        )
 
     def _time_out(self, request: ApprovalRequest) -> None:
         record = self._ledger.record(
@@ -159,6 +187,9 @@ class ApprovalDesk:
             approver="timeout",
             reason="timed out",
             record_step_id=record.step_id,
+        )
+        self._on_decision(
+            f"{request.step_id} timed out at {when(workflow.now())}: rejected by policy"
         )
 
     @staticmethod
@@ -183,11 +214,17 @@ class ApprovalDesk:
         except ValidationError as exc:
             raise ValueError(f"malformed decision: {_problems(exc)}") from None
 
-    def validate(self, decision: ApprovalDecision) -> None:
-        """For the ``decide`` update's validator: raise to refuse before it enters history."""
-        reason = self._problem(decision)
+    def validate(self, inputs: Sequence[Any]) -> None:
+        """For the ``decide`` update's validator: raise ``refusal`` (the reason, for people) to
+        refuse before the decision enters history; whatever the inputs hold, nothing else."""
+        try:
+            reason = self._problem(self.parse(inputs))
+        except ValueError as exc:
+            reason = str(exc)
+        except (TypeError, RecursionError) as exc:  # a payload nested past what we walk
+            reason = f"malformed decision: {type(exc).__name__}"
         if reason is not None:
-            raise ValueError(reason)
+            raise refusal(reason)
 
     def _problem(self, decision: ApprovalDecision) -> str | None:
         """Why ``decision`` must be refused now: every check but the token's signature."""
@@ -323,6 +360,11 @@ class ApprovalDesk:
             )
             self.decided[decision.step_id] = outcome
             self._accepted[decision.step_id] = decision
+            self._on_decision(
+                f"{decision.step_id} {_DONE[decision.action]} by {decision.approver} at "
+                f"{when(workflow.now())} (via {via})"
+                + (f": {_clip(decision.reason, 200)}" if decision.reason else "")
+            )
             return outcome
 
     def _refuse(self, step_id: str, approver: str | None, reason: str, via: str) -> ApprovalOutcome:
@@ -343,6 +385,10 @@ class ApprovalDesk:
                 via=via,
             )
             record_id = record.step_id
+        self._on_decision(
+            f"refused at {when(workflow.now())} (via {via}, step {_clip(step_id, 64)!r}): "
+            f"{_clip(reason, 300)}"
+        )
         return ApprovalOutcome(
             step_id=_clip(step_id, 64),
             accepted=False,

@@ -9,6 +9,7 @@ The run is a few composed parts over one explicit state (``RunState``, where the
 ``Ledger``, what it has done)::
 
     ApprovalDesk   pending requests, decisions (signals, update), timeouts    _desk.py
+    RunDetails     what the Web UI's Current Details say: the wait, or the work _details.py
     Approvals      asking people, and the audit trail written before asking   _asking.py
     Checkpoints    input and output guardrails, review                        _checkpoints.py
     ModelChain     the model call: primary, fallbacks, degraded outcome       _model_chain.py
@@ -66,6 +67,7 @@ from duragent.workflows._checkpoints import Checkpoints
 from duragent.workflows._continuation import continue_as_new, restore, should_continue_as_new
 from duragent.workflows._delegation import Delegation
 from duragent.workflows._desk import ApprovalDesk
+from duragent.workflows._details import RunDetails
 from duragent.workflows._dispatch import ToolDispatch
 from duragent.workflows._guard import Guard
 from duragent.workflows._ledger import Ledger
@@ -82,7 +84,8 @@ class AgentRun:
     def __init__(self, request: RunRequest) -> None:
         self.state = state = RunState(request=request, started_at=workflow.info().start_time)
         self.ledger = ledger = Ledger()
-        self.desk = ApprovalDesk(state, ledger, self._pending_changed)
+        self.desk = ApprovalDesk(state, ledger, self._pending_changed, self._decision_noted)
+        self.details = RunDetails(state, self.desk)
         guard = Guard(ledger)
         approvals = Approvals(state, ledger, self.desk)
         self.approvals = approvals
@@ -149,7 +152,7 @@ class AgentRun:
 
     @decide.validator
     def _validate_decide(self, *inputs: Any) -> None:
-        self.desk.validate(ApprovalDesk.parse(inputs))
+        self.desk.validate(inputs)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -189,6 +192,7 @@ class AgentRun:
                 specs = restore(state, self.ledger, request.carry)
                 self.desk.configure(specs)
             else:
+                self.details.doing(f"resolving the specs of {request.agent}")
                 specs = await self._resolve(request)
                 self._upsert(
                     [SA_AGENT.value_set(request.agent), SA_STATUS.value_set("running")]
@@ -251,6 +255,7 @@ class AgentRun:
                     "limits.max_turns or check the agent's instructions for a loop",
                 )
             state.turn += 1
+            self.details.doing(f"turn {state.turn}: {agent.name} calling model {agent.model.label}")
             with span(
                 f"turn {state.turn}",
                 {AGENT_NAME: agent.name, "duragent.turn": state.turn},
@@ -277,6 +282,8 @@ class AgentRun:
                 self.state.output = answer
                 return True, None
             return False, None
+        called = ", ".join(dict.fromkeys(c.name for c in response.message.tool_calls))
+        self.details.doing(f"turn {self.state.turn}: {agent.name} running {called}")
         handed_to = await self.tools.run_calls(agent, specs, response.message.tool_calls)
         self._check_budget(agent)  # delegated children spend too
         return False, handed_to
@@ -300,6 +307,10 @@ class AgentRun:
         )
         self.state.status = status
         self._upsert([SA_STATUS.value_set(status), SA_PENDING.value_set(len(self.desk.pending))])
+        self.details.show()
+
+    def _decision_noted(self, text: str) -> None:
+        self.details.decided(text)
 
     def _upsert(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
         # Off only where the server cannot hold them (the time-skipping test server); the
@@ -321,6 +332,10 @@ class AgentRun:
                 SA_COST.value_set(round(ledger.cost_usd, 8)),
                 SA_PENDING.value_set(0),
             ]
+        )
+        self.details.doing(
+            f"{status} after {state.turn} turn{'s' if state.turn != 1 else ''}"
+            + (f": {error}" if error else "")
         )
         specs = state.specs
         result = RunResult(
