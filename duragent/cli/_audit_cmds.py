@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from duragent.audit import AuditLog, open_audit_log
-from duragent.cli._common import console, err, fail, settings
+from duragent.cli._common import console, err, fail, print_wide, settings
 from duragent.errors import DuragentError
 
 audit_app = typer.Typer(
@@ -147,4 +147,5 @@ def print_audit(console: Console, rows: list[dict[str, Any]]) -> None:
             (step.get("args_hash") or "")[:12],
         )
         table.add_row(*map(Text, cells))  # recorded text is never read as markup
-    console.print(table)
+    # Piped to a file, a row stays one line: folded at 80 columns it became fragments of reasons.
+    print_wide(console, table)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from temporalio.client import Client
 
@@ -47,6 +47,42 @@ DEBUG_ENV = "DURAGENT_DEBUG"
 def debug() -> bool:
     """Whether ``duragent --debug`` or ``DURAGENT_DEBUG=1`` asked for tracebacks."""
     return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on", "y", "t"}
+
+
+def natural_width(console: Console, renderable: RenderableType) -> int:
+    """How wide ``renderable`` is with no limit: a table with every cell on one line."""
+    return console.measure(renderable, options=console.options.update_width(10_000)).maximum
+
+
+def room(console: Console, renderable: RenderableType) -> int:
+    """How wide output may be: the terminal's width, or COLUMNS when set; piped output with
+    no COLUMNS (a CI log, a file) is as wide as the renderable needs, never cut at rich's 80."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console.width
+    return natural_width(console, renderable)
+
+
+def print_wide(console: Console, renderable: RenderableType) -> None:
+    """Print a table (or any renderable) at :func:`room`'s width.
+
+    Not on a terminal, rich lays everything out in 80 columns: a table's long cells fold into
+    fragments over several lines, which neither a reader of a log nor ``grep`` can use.
+    """
+    width = room(console, renderable)
+    if width <= console.width:
+        console.print(renderable)
+        return
+    saved = console.width
+    console.width = width
+    try:
+        console.print(renderable)
+    finally:
+        console.width = saved
+
+
+def say(console: Console, text: str) -> None:
+    """Print a line of prose (markup allowed): wrapped to a terminal, whole when piped."""
+    console.print(text, soft_wrap=not console.is_terminal)
 
 
 def settings(address: str | None, namespace: str | None, **overrides: Any) -> Settings:

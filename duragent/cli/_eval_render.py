@@ -3,12 +3,12 @@ side by side), the comparison with a baseline, and where the report files went."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.table import Table
 
+from duragent.cli._common import natural_width, print_wide, room
 from duragent.eval import Comparison, EvalReport, GroupStats, table_columns, table_rows
 
 LEFT = {"group"}
@@ -26,11 +26,11 @@ def print_report(console: Console, report: EvalReport) -> None:
     )
     columns, rows = table_columns(report), table_rows(report)
     table = _table(columns, rows, len(report.categories))
-    if _natural_width(console, table) > _room(console, table):
+    if natural_width(console, table) > room(console, table):
         # Too wide for this terminal: the figures a reader compares, every name in full.
         table = _table(list(COMPACT), _compact(columns, rows), len(report.categories))
         console.print(f"({COMPACT_LEGEND}; every column is in the report files)")
-    _print_wide(console, table)
+    print_wide(console, table)
     console.print(_totals(o), soft_wrap=not console.is_terminal)
 
 
@@ -62,31 +62,6 @@ def _table(columns: list[str], rows: list[list[str]], categories: int) -> Table:
     for i, row in enumerate(rows):
         table.add_row(*row, end_section=i == 0 or i == categories)
     return table
-
-
-def _natural_width(console: Console, renderable: RenderableType) -> int:
-    return console.measure(renderable, options=console.options.update_width(10_000)).maximum
-
-
-def _room(console: Console, renderable: RenderableType) -> int:
-    """How wide the table may be: the terminal's width, or COLUMNS when set; piped output with
-    no COLUMNS (a CI log, a file) is as wide as the table needs, never cut at rich's 80."""
-    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
-        return console.width
-    return _natural_width(console, renderable)
-
-
-def _print_wide(console: Console, renderable: RenderableType) -> None:
-    room = _room(console, renderable)
-    if room <= console.width:
-        console.print(renderable)
-        return
-    saved = console.width
-    console.width = room
-    try:
-        console.print(renderable)
-    finally:
-        console.width = saved
 
 
 def _totals(o: GroupStats) -> str:
@@ -127,7 +102,7 @@ def print_side_by_side(console: Console, labels: list[str], reports: list[EvalRe
         row(name, [_cell(s) for s in stats], i == len(categories) - 1)
     for name in sorted({name for r in reports for name in r.tags}):
         row(f"#{name}", [_cell(r.tags.get(name)) for r in reports])
-    _print_wide(console, table)
+    print_wide(console, table)
 
 
 def _cell(s: GroupStats | None) -> str:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from duragent._messages import RunResult, StepRecord
+from duragent.cli._common import print_wide
 
 if TYPE_CHECKING:
     from duragent.cli._runs import SavedArtifact
@@ -146,7 +147,8 @@ def result_table(result: RunResult, *, ui_link: str | None = None) -> Table:
 
 
 def print_result(console: Console, result: RunResult, *, ui_link: str | None = None) -> None:
-    console.print(result_table(result, ui_link=ui_link))
+    """The final table; piped, its output and error cells stay whole on one line each."""
+    print_wide(console, result_table(result, ui_link=ui_link))
 
 
 def print_artifacts(console: Console, saved: list[SavedArtifact]) -> None:

@@ -23,7 +23,9 @@ from duragent.cli._common import (
     console,
     err,
     fail,
+    print_wide,
     run_async,
+    say,
     settings,
 )
 from duragent.cli._render import STATUS_STYLE
@@ -127,12 +129,12 @@ async def report(
         if not result.runs:
             err.print(nothing(result))
     elif not result.runs:
-        console.print(nothing(result))
+        say(console, nothing(result))
     elif format_ is Format.md:
         print(markdown(result, verdicts))
         alerts_in_output = True
     else:
-        console.print(tables(result))
+        print_wide(console, tables(result))
     if verdicts is not None and not alerts_in_output:
         _print_alerts(verdicts, to_stderr=format_ is Format.json)
 

@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from duragent._messages import RunRequest, RunResult, StepRecord
 from duragent._names import QUERY_STEPS
-from duragent.cli._common import fail
+from duragent.cli._common import fail, say
 from duragent.cli._render import print_artifacts, step_line
 from duragent.client import start_run
 
@@ -38,12 +38,12 @@ async def follow(console: Console, handle: WorkflowHandle[object, RunResult]) ->
             except RPCError:
                 steps = []  # no worker has picked the run up yet, or it just closed
             for step in steps:
-                console.print(step_line(step))
+                say(console, step_line(step))
             seen += len(steps)
             if done:
                 result = result_task.result()
                 for step in result.steps[seen:]:
-                    console.print(step_line(step))
+                    say(console, step_line(step))
                 return result
             await asyncio.wait({result_task}, timeout=POLL_S)
     finally:
