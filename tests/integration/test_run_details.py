@@ -219,3 +219,41 @@ async def test_details_never_show_secrets_in_arguments(client: Client) -> None:
     assert VENDOR_KEY not in text and NAMED_KEY not in text
     assert '"note": "rotate [redacted] today"' in text and '"api_key": "[redacted]"' in text
     assert payloads(text)[0] == {"step_id": request.step_id, "approver": "ops-lead"}
+
+
+# -- the README's Web UI example is what the run really waits for ------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DEADLINE = re.compile(r"^Deadline: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, then rejected$")
+
+
+def readme_blocks() -> tuple[str, dict[str, Any]]:
+    """The README's Current Details example and the ``decide`` input it tells users to paste."""
+    section = README.read_text().split("**From the Web UI.**", 1)[1]
+    shown = re.search(r"```text\n(.*?)\n```", section, re.DOTALL)
+    pasted = re.search(r"```json\n(.*?)\n```", section, re.DOTALL)
+    assert shown and pasted, "the README's Web UI approval example is missing"
+    return shown.group(1), json.loads(pasted.group(1))
+
+
+def as_rendered(details_text: str) -> str:
+    """Current Details as the Web UI shows them: Markdown emphasis and code marks dropped."""
+    return details_text.replace("**", "").replace("`", "")
+
+
+async def test_the_readme_approval_example_is_what_the_refund_run_waits_for(
+    paused: tuple[WorkflowHandle[Any, RunResult], ApprovalRequest],
+) -> None:
+    handle, request = paused
+    shown, pasted = readme_blocks()
+    actual = as_rendered(await details(handle)).splitlines()
+    documented = shown.splitlines()
+    assert len(actual) == len(documented), "\n".join(actual)
+    for real, written in zip(actual, documented, strict=True):
+        if DEADLINE.match(real):  # the one line that changes with every run
+            assert DEADLINE.match(written), written
+        else:
+            assert real == written
+    assert pasted == {"step_id": request.step_id, "approver": "lee"}
+    outcome = await handle.execute_update("decide", pasted, result_type=ApprovalOutcome)
+    assert outcome.accepted, outcome.reason
