@@ -75,7 +75,7 @@ async def test_the_users_sandbox_keeps_its_restrictions_and_gains_duragents(
     sandbox = config["workflow_runner"]
     assert isinstance(sandbox, SandboxedWorkflowRunner)
     assert {"users_own_module", "duragent", "pydantic"} <= sandbox.restrictions.passthrough_modules
-    assert [w.__name__ for w in config["workflows"]] == ["Parent", "AgentRun"]
+    assert [w.__name__ for w in config["workflows"]] == ["Parent", "AgentRun", "EvalRun"]
     names = [activity._Definition.must_from_callable(a).name for a in config["activities"]]
     assert names[0] == "plugin_test.own" and {"model.call", "tool.call", "audit.append"} <= set(
         names
