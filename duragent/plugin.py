@@ -36,6 +36,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker, WorkerConfig
 
 from duragent._app import App
+from duragent._telemetry import seed_run_metrics
 from duragent.errors import DuragentError
 from duragent.settings import Settings
 
@@ -135,6 +136,8 @@ class DuragentPlugin(SimplePlugin):
                 from duragent.workers import ensure_search_attributes
 
                 await ensure_search_attributes(worker.client)
+            # Zero series for every agent, as `duragent worker` does: alerts see the first run.
+            seed_run_metrics(self.app.agents.values())
             await next(worker)
         finally:
             self._workers -= 1
