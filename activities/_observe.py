@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 from temporalio import activity
 
 from duragent import ModelRequest, ModelResponse, ToolCallRequest, ToolResult
-from duragent._redact import REDACTED
+from duragent._redact import REDACTED, secret_fields
 from duragent._redact import current as redactor
 from duragent._telemetry import (
     AGENT_NAME,
@@ -170,17 +170,6 @@ def _messages_json(request: ModelRequest) -> str:
             for m in request.messages
         ]
     )
-
-
-def secret_fields(parameters: dict[str, Any]) -> set[str]:
-    """Argument names a tool's JSON schema marks secret (pydantic ``SecretStr`` and friends)."""
-    properties = parameters.get("properties", {})
-    return {
-        name
-        for name, schema in properties.items()
-        if isinstance(schema, dict)
-        and (schema.get("writeOnly") is True or schema.get("format") == "password")
-    }
 
 
 def _redact_args(request: ModelRequest, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

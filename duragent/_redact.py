@@ -114,6 +114,18 @@ _PRIVATE_KEY = re.compile(
 )
 
 
+def secret_fields(schema: Mapping[str, Any] | None) -> set[str]:
+    """Argument names a tool's JSON schema marks secret (pydantic ``SecretStr`` and friends):
+    their values are hidden whole wherever a call's arguments are shown."""
+    properties = (schema or {}).get("properties", {})
+    return {
+        name
+        for name, spec in properties.items()
+        if isinstance(spec, dict)
+        and (spec.get("writeOnly") is True or spec.get("format") == "password")
+    }
+
+
 def _random(value: str) -> bool:
     # Secrets are random: they mix letters and digits ("Bearer authentication" is prose).
     return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)

@@ -35,19 +35,9 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _hidden_fields(schema: Mapping[str, Any] | None) -> set[str]:
-    """Argument names the tool's JSON schema marks secret (pydantic ``SecretStr``)."""
-    properties = (schema or {}).get("properties", {})
-    return {
-        name
-        for name, spec in properties.items()
-        if isinstance(spec, dict) and (spec.get("writeOnly") or spec.get("format") == "password")
-    }
-
-
 def shown_arguments(arguments: Mapping[str, Any] | None, schema: Mapping[str, Any] | None) -> str:
     """A call's arguments as one redacted, clipped line of JSON."""
-    hidden = _hidden_fields(schema)
+    hidden = _redact.secret_fields(schema)
     visible = {k: (_redact.REDACTED if k in hidden else v) for k, v in (arguments or {}).items()}
     text = json.dumps(_redact.current().value(visible), ensure_ascii=False, default=str)
     return _clip(text, MAX_ARGUMENTS)
