@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.converter import DataConverter
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from duragent import Agent, App, DuragentError, DuragentPlugin, RunRequest, ScriptRule, Settings
 from duragent.testing import ScriptedProvider
+from duragent.workers._payloads import UserFacingFailureConverter
 from duragent.workflows import run_agent
 
 APP = App(
@@ -44,6 +46,10 @@ def settings_in(folder: Path) -> Settings:
     )
 
 
+class Mine(DefaultFailureConverter):
+    """A user's own failure converter: the plugin leaves it alone."""
+
+
 def plugin_for(folder: Path) -> DuragentPlugin:
     return DuragentPlugin(APP, settings_in(folder), providers={"scripted": ScriptedProvider()})
 
@@ -52,6 +58,13 @@ def test_the_client_gets_duragents_converter_and_a_foreign_one_is_refused(tmp_pa
     plugin = plugin_for(tmp_path)
     config = plugin.configure_client({"data_converter": DataConverter.default})  # type: ignore[typeddict-item]
     assert "Pydantic" in config["data_converter"].payload_converter_class.__name__
+    # A user's own pydantic converter stays theirs, with refusals kept free of stack traces.
+    own = dataclasses.replace(pydantic_data_converter)
+    kept = plugin.configure_client({"data_converter": own})["data_converter"]  # type: ignore[typeddict-item]
+    assert kept.payload_converter_class is own.payload_converter_class
+    assert kept.failure_converter_class is UserFacingFailureConverter
+    custom = dataclasses.replace(pydantic_data_converter, failure_converter_class=Mine)
+    assert plugin.configure_client({"data_converter": custom})["data_converter"] is custom  # type: ignore[typeddict-item]
     foreign = dataclasses.replace(DataConverter.default)  # the SDK's JSON converter, a user's copy
     with pytest.raises(DuragentError, match="pydantic_data_converter"):
         plugin.configure_client({"data_converter": foreign})  # type: ignore[typeddict-item]
