@@ -28,6 +28,7 @@ from duragent.cli._common import (
     connect_or_explain,
     console,
     fail,
+    print_wide,
     run_async,
     settings,
 )
@@ -98,7 +99,7 @@ async def approvals(
             workflow_id, r.step_id, r.kind, r.tool or ("answer" if r.kind == "review" else "input"),
             _args(r), f"{r.rule or 'review'}: {r.reason}", ", ".join(who), r.expires_at.isoformat(timespec="seconds"),
         )))  # fmt: skip
-    console.print(table)
+    print_wide(console, table)
     for workflow_id, r in found:
         console.print(f'  duragent approve {workflow_id} {r.step_id} --by NAME --reason "..."')
 
