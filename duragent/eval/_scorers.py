@@ -473,15 +473,8 @@ def _json_values(text: str) -> list[Any]:
 
 
 def _first_json_object(text: str) -> Any:
-    decoder = json.JSONDecoder()
-    for i, char in enumerate(text):
-        if char in "{[":
-            try:
-                value, _ = decoder.raw_decode(text, i)
-            except ValueError:
-                continue
-            return value
-    return None
+    found = _json_values(text)
+    return found[0] if found else None
 
 
 def _conversation(case: Case) -> str:
