@@ -27,17 +27,11 @@ Not imported by workflow code: it imports the worker side (activities, provider 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import (
-    DataConverter,
-    DefaultFailureConverter,
-    DefaultFailureConverterWithEncodedAttributes,
-    FailureConverter,
-)
+from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker, WorkerConfig
 
@@ -90,25 +84,14 @@ class DuragentPlugin(SimplePlugin):
         )
 
     def _data_converter(self, existing: DataConverter | None) -> DataConverter:
-        from duragent.workers import data_converter, key_ring
-        from duragent.workers._payloads import (
-            EncodedUserFacingFailureConverter,
-            UserFacingFailureConverter,
-        )
+        from duragent.workers import data_converter, key_ring, user_facing_failures
 
         if existing is None or existing is DataConverter.default:
             return data_converter(self.settings.payload_store, key_ring(self.settings))
         if issubclass(existing.payload_converter_class, PydanticPayloadConverter):
-            # The caller's own pydantic converter (codec, storage) stays; only Temporal's stock
+            # The caller's own pydantic converter (codec, storage) stays; Temporal's stock
             # failure converter gives way to the one that keeps refusals free of stack traces.
-            ours: dict[type[FailureConverter], type[FailureConverter]] = {
-                DefaultFailureConverter: UserFacingFailureConverter,
-                DefaultFailureConverterWithEncodedAttributes: EncodedUserFacingFailureConverter,
-            }
-            own = ours.get(existing.failure_converter_class)
-            if own is None:
-                return existing
-            return dataclasses.replace(existing, failure_converter_class=own)
+            return user_facing_failures(existing)
         raise DuragentError(
             "DuragentPlugin needs pydantic payloads, but the client was given another data "
             "converter: drop data_converter= from Client.connect (the plugin sets duragent's), "

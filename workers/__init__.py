@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         temporal_binary,
     )
     from duragent.workers._embedded import dev_server, embedded
-    from duragent.workers._payloads import data_converter
+    from duragent.workers._payloads import data_converter, user_facing_failures
     from duragent.workers._telemetry import Telemetry, start_telemetry
     from duragent.workers._worker import (
         build_activities,
@@ -55,6 +55,7 @@ _WHERE = {
     "load_app": "_app_loader",
     "sandbox_runner": "_worker",
     "start_telemetry": "_telemetry",
+    "user_facing_failures": "_payloads",
     "with_passthrough": "_worker",
 }
 
@@ -79,6 +80,7 @@ __all__ = [
     "sandbox_runner",
     "start_telemetry",
     "temporal_binary",
+    "user_facing_failures",
     "with_passthrough",
 ]
 

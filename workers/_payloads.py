@@ -30,7 +30,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     ExternalStorage,
+    FailureConverter,
     PayloadConverter,
     StorageDriver,
     StorageDriverClaim,
@@ -129,6 +131,17 @@ class EncodedUserFacingFailureConverter(UserFacingFailureConverter):
 
     def __init__(self) -> None:
         super().__init__(encode_common_attributes=True)
+
+
+def user_facing_failures(converter: DataConverter) -> DataConverter:
+    """``converter`` with Temporal's stock failure converter swapped for the user-facing one
+    (plain or encoded alike); a failure converter of the user's own is left alone."""
+    ours: dict[type[FailureConverter], type[FailureConverter]] = {
+        DefaultFailureConverter: UserFacingFailureConverter,
+        DefaultFailureConverterWithEncodedAttributes: EncodedUserFacingFailureConverter,
+    }
+    own = ours.get(converter.failure_converter_class)
+    return converter if own is None else dataclasses.replace(converter, failure_converter_class=own)
 
 
 def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> DataConverter:

@@ -75,7 +75,11 @@ async def test_report_figures_match_the_injected_latencies_and_faults(client: Cl
         def request(i: int, kind: str) -> RunRequest:
             """The fault forced on this run's model calls, as a body field mock-llm reads."""
             forced = {} if kind == "fast" else {"mock_fault": "slow" if kind == "slow" else kind}
-            per_run = RunConfig(model=model.model_copy(update={"params": forced}))
+            # A 401 opens the worker's circuit for its endpoint at once (a key the provider
+            # refuses fails every call): that run names a model of its own, as a revoked key's
+            # model would be, so the others still reach theirs.
+            endpoint = f"{model.name}-revoked" if kind == "401" else model.name
+            per_run = RunConfig(model=model.model_copy(update={"params": forced, "name": endpoint}))
             return RunRequest(agent=name, input=f"question {i}", run_config=per_run)
 
         providers: dict[str, ModelProvider] = {"openai": OpenAIProvider(api_key="test")}
