@@ -1,9 +1,10 @@
-"""Record the histories the replay tests check: ``.venv/bin/python -m tests.histories.record v3``.
+"""Record the histories the replay tests check: ``.venv/bin/python -m tests.histories.record v4``.
 
 Run it when a workflow changes in a way that is meant to be incompatible, with a new version
 prefix, and keep the old files: each one is a version of AgentRun that must still replay, behind
 ``workflow.patched`` if need be. ``v1`` was recorded on 2026-11-24 (before issue 12's governance),
-``v2`` on 2026-12-04 (issue 12's code, before issue 13's library layout and composed turn).
+``v2`` on 2026-12-04 (issue 12's code, before issue 13's library layout and composed turn),
+``v3`` on 2026-12-05 (issues 14 and 15: failover memory, Web UI details, timer summaries).
 """
 
 from __future__ import annotations
