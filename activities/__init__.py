@@ -5,6 +5,7 @@ from duragent.activities._audit import AuditActivities
 from duragent.activities._circuit import CircuitBreaker
 from duragent.activities._eval import EvalActivities
 from duragent.activities._models import ModelActivities
+from duragent.activities._spec_store import SpecStore
 from duragent.activities._specs import SpecActivities
 from duragent.activities._tools import ToolActivities
 from duragent.activities._transcripts import TranscriptError, TranscriptStore, open_transcript_store
@@ -16,6 +17,7 @@ __all__ = [
     "EvalActivities",
     "ModelActivities",
     "SpecActivities",
+    "SpecStore",
     "ToolActivities",
     "TranscriptError",
     "TranscriptStore",

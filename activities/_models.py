@@ -35,6 +35,7 @@ from duragent.activities._circuit import CircuitBreaker, circuit_key
 from duragent.activities._confidence import INSTRUCTION, split_self_reported
 from duragent.activities._heartbeat import heartbeating
 from duragent.activities._observe import model_answered, model_call
+from duragent.activities._spec_store import SPEC_MISSING, SpecStore
 from duragent.activities._transcripts import TranscriptError, TranscriptStore
 from duragent.activities.models import ModelProvider
 from duragent.pricing import Price, cost_usd
@@ -81,17 +82,42 @@ class ModelActivities(ModelCalls):
         prices: Mapping[str, Price] | None = None,
         breaker: CircuitBreaker | None = None,
         transcripts: TranscriptStore | None = None,
+        specs: SpecStore | None = None,
         capture_content: bool = False,
     ) -> None:
         self._providers = dict(providers)
+        self._specs = specs
         self._prices = prices
         self._capture_content = capture_content
         self._transcripts = transcripts
         self.breaker = breaker if breaker is not None else CircuitBreaker()
 
+    async def _with_prompt(self, request: ModelRequest) -> ModelRequest:
+        """The request with the parts of the agent's prompt it refers to filled in."""
+        ref = request.prompt
+        if ref is None:
+            return request
+        if self._specs is None:
+            raise ApplicationError(
+                f"the run refers to agent {request.agent!r}'s prompt {ref.digest} and this "
+                "worker has no spec store; build workers with build_worker",
+                type=SPEC_MISSING,
+                non_retryable=True,
+            )
+        prompt = await asyncio.to_thread(self._specs.prompt, ref.digest, request.agent)
+        update: dict[str, object] = {"prompt": None}
+        if ref.instructions:
+            update["instructions"] = prompt.instructions
+        if ref.tools:
+            update["tools"] = [*prompt.tools, *request.tools]
+        if ref.script:
+            update["script"] = prompt.script
+        return request.model_copy(update=update)
+
     async def _expand(self, request: ModelRequest) -> ModelRequest:
         """The request with its whole conversation: the stored part, the new messages written
         to the store (idempotently: a retry writes the same rows), references resolved."""
+        request = await self._with_prompt(request)
         if request.transcript is None and not any(m.content_ref for m in request.messages):
             return request
         store = self._transcripts

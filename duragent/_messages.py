@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from duragent._names import SANDBOX_TASK_QUEUE
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
-from duragent._transcript import TranscriptRef
+from duragent._transcript import PromptRef, TranscriptRef
 from duragent._vocab import RiskLevel
 from duragent._wire import Wire
 
@@ -119,6 +119,9 @@ class ModelRequest(_Frozen):
     transcript: TranscriptRef | None = None
     """When set, ``messages`` are only those from ``transcript.start`` on; the earlier ones are
     in the workers' transcript store. Keeps history linear in the number of turns."""
+    prompt: PromptRef | None = None
+    """When set, the agent's instructions, tool schemas and script are in the workers' shared
+    store under ``prompt.digest``, not in this request (``ResolvedSpecs.prompts``)."""
 
 
 class ModelResponse(_Frozen):
@@ -229,6 +232,12 @@ class ResolvedSpecs(_Frozen):
     """Whether the worker that resolved the specs runs delegates (issue 13 on). Recorded in
     history, so a run resolved before delegation existed replays as recorded (a delegate call
     refused as not allowed) on any later worker, with no version marker needed."""
+    prompts: dict[str, str] = Field(default_factory=dict)
+    """Agent name to the content address of its ``AgentPrompt`` in the workers' shared store.
+    When set (issue 16 on), each agent here holds no instructions and a one-rule stand-in for
+    its script (the guardrails, tools, limits and every other field are whole: the workflow
+    governs from them), and model calls carry a ``PromptRef`` instead of the prompt. Recorded,
+    so runs resolved before replay as recorded, sending the prompt in every call."""
     failover_memory: bool = False
     """Whether the run skips a model that failed over for its cooling period (issue 15 on;
     ``RetrySpec.cooldown_s``). Recorded for the same reason as ``delegation``: a run resolved

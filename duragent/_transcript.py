@@ -38,3 +38,16 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit} more characters stored by reference]"
+
+
+class PromptRef(Wire):
+    """The model-facing part of an agent's spec (``AgentPrompt``), stored once under ``digest``
+    in the workers' shared store, instead of in every model call. Each flag says which part the
+    call takes from it: a grader call, say, takes only the script."""
+
+    digest: str
+    instructions: bool = True
+    tools: bool = True
+    """The agent's tool and handoff schemas, placed before the request's own ``tools``."""
+    script: bool = False
+    """Set for calls to the ``scripted`` provider only."""

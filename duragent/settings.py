@@ -50,6 +50,10 @@ class Settings:
     search_attributes: bool = True
     """Upsert DuragentAgent/Status/... on runs. Off only where the server cannot have them
     (Temporal's time-skipping test server): runs then cannot be found by status or pending."""
+    spec_refs: bool = True
+    """Runs this worker starts record each agent's prompt (instructions, tool schemas, script)
+    once in the transcript store and send model calls a reference to it (issue 16). Turn off
+    while workers older than that still serve the task queue: they would not read it."""
     sticky_timeout_s: float = 3.0
     """How long a run's next workflow task waits for the worker that cached it before any worker
     may take it. After a worker dies this is most of the recovery time (the SDK's default is
@@ -105,6 +109,7 @@ class Settings:
             "encryption_keys_file": "DURAGENT_ENCRYPTION_KEYS_FILE",
             "codec_token": "DURAGENT_CODEC_TOKEN",
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
+            "spec_refs": "DURAGENT_SPEC_REFS",
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
             "metrics_port": "DURAGENT_METRICS_PORT",

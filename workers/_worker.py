@@ -26,6 +26,7 @@ from duragent.activities import (
     EvalActivities,
     ModelActivities,
     SpecActivities,
+    SpecStore,
     ToolActivities,
     load_approver_keys,
     open_transcript_store,
@@ -173,12 +174,14 @@ def build_activities(
     prices = load_pricing(settings.pricing_file) if settings.pricing_file else None
     ring = key_ring(settings)  # read once: the store and the redactor both need it
     transcripts = open_transcript_store(settings.transcript_store, keys=ring)
+    spec_store = SpecStore(transcripts, app=app)  # model calls read prompts with it always
     served = build_providers() if providers is None else providers
     models = ModelActivities(
         served,
         prices=prices,
         breaker=CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s),
         transcripts=transcripts,
+        specs=spec_store,
         capture_content=settings.capture_content,
     )
     tools = ToolActivities(app, transcripts=transcripts)
@@ -186,6 +189,7 @@ def build_activities(
         app,
         search_attributes=settings.search_attributes,
         sandbox_task_queue=settings.sandbox_task_queue,
+        store=spec_store if settings.spec_refs else None,
     )
     keys = load_approver_keys(settings.approver_keys_file) if settings.approver_keys_file else {}
     install_redactor(settings, approver_keys=keys, ring=ring)

@@ -13,6 +13,7 @@ from temporalio import workflow
 from duragent._guardrails import Stage
 from duragent._messages import Message, ModelRequest, ModelResponse
 from duragent._spec import AgentSpec
+from duragent._transcript import PromptRef
 from duragent.workflows._asking import Approvals, why
 from duragent.workflows._calls import (
     ACTIVITY_FAILURES,
@@ -117,10 +118,17 @@ class Checkpoints:
         assert grader is not None
         turn = self.state.turn
         question = next((m.content for m in self.state.messages if m.role == "user"), "")
+        specs = self.state.specs
+        prompt = specs.prompts.get(agent.name) if specs else None
+        scripted = grader.provider == "scripted"
         request = grading_request(
             ModelRequest(
                 run_id=workflow.info().run_id, agent=agent.name, turn=turn, model=grader,
-                script=agent.script if grader.provider == "scripted" else [],
+                script=agent.script if scripted and not prompt else [],
+                # A stored prompt lends a scripted grader its script, nothing else.
+                prompt=PromptRef(digest=prompt, instructions=False, tools=False, script=True)
+                if prompt and scripted
+                else None,
             ),
             grader, question=question, answer=response.message.content,
         )  # fmt: skip

@@ -20,17 +20,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from duragent._messages import (
-    Message,
-    ModelRequest,
-    ModelResponse,
-    ResolvedSpecs,
-    ToolSchema,
-    ToolSpec,
-)
-from duragent._names import HANDOFF_PREFIX
+from duragent._messages import Message, ModelRequest, ModelResponse, ResolvedSpecs
+from duragent._prompt import handoff_schema, tool_schema
 from duragent._spec import AgentSpec, ModelRef
-from duragent._transcript import TranscriptRef
+from duragent._transcript import PromptRef, TranscriptRef
 from duragent.errors import UNAVAILABLE_KINDS
 from duragent.workflows._asking import Approvals
 from duragent.workflows._calls import (
@@ -56,9 +49,12 @@ class ModelChain:
         state = self.state
         override = state.request.run_config.model
         chain: list[ModelRef] = [override] if override else [agent.model, *agent.fallbacks]
-        tools = [tool_schema(specs.tools[name]) for name in agent.tools]
-        tools += [handoff_schema(specs.agents[name]) for name in agent.handoffs]
-        if offers_delegates(agent, state):
+        prompt = specs.prompts.get(agent.name)
+        tools = []
+        if prompt is None:  # specs resolved before prompt references: the prompt travels
+            tools += [tool_schema(specs.tools[name]) for name in agent.tools]
+            tools += [handoff_schema(specs.agents[name]) for name in agent.handoffs]
+        if offers_delegates(agent, state):  # depends on the run, so never in the stored prompt
             tools += [tool_schema(delegate_tool(specs, name)) for name in agent.delegates]
         # Only the messages since the last model call travel; the rest are in the store.
         start, upto = state.stored, len(state.messages)
@@ -75,7 +71,10 @@ class ModelChain:
                 tools=tools,
                 messages=state.messages[start:upto],
                 transcript=TranscriptRef(key=state.transcript_key, start=start),
-                script=agent.script if model.provider == "scripted" else [],
+                script=agent.script if model.provider == "scripted" and not prompt else [],
+                prompt=PromptRef(digest=prompt, script=model.provider == "scripted")
+                if prompt
+                else None,
                 want_confidence=agent.review.confidence_threshold is not None,
             )
             summary = model_summary(
@@ -95,6 +94,11 @@ class ModelChain:
                     start = 0
                     continue
                 self.ledger.errors.update(attempt_errors(error))
+                if kind == "spec_missing":
+                    # No worker can know what this agent is told: every model would fail alike,
+                    # and a degraded answer would hide a deployment fault. Fail closed.
+                    message = f"{model.label}: {kind}: {error_message(error)}"
+                    raise RunEnded("failed", message) from None
                 state.last_model_error = f"{model.label}: {kind}: {error_message(error)}"
                 detail = state.last_model_error
                 if kind in UNAVAILABLE_KINDS and specs.failover_memory:
@@ -173,15 +177,3 @@ def model_summary(
             notes.append(f"{', '.join(passed)} cooling")
     text = f"model {model.label} turn {turn}"
     return f"{text} ({'; '.join(notes)})" if notes else text
-
-
-def tool_schema(tool: ToolSpec) -> ToolSchema:
-    return ToolSchema(name=tool.name, description=tool.description, parameters=tool.parameters)
-
-
-def handoff_schema(target: AgentSpec) -> ToolSchema:
-    return ToolSchema(
-        name=f"{HANDOFF_PREFIX}{target.name}",
-        description=f"Hand the conversation off to {target.name}. {target.description}".strip(),
-        parameters={"type": "object", "properties": {}, "additionalProperties": False},
-    )

@@ -49,6 +49,7 @@ CORE = frozenset(
         "_loader",
         "_messages",
         "_names",
+        "_prompt",
         "_pii",
         "_redact",
         "_sandbox",
