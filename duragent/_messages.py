@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from duragent._guardrails import Rule
 from duragent._names import SANDBOX_TASK_QUEUE
 from duragent._sandbox import Artifact, Isolation, SandboxPolicy, Violation
 from duragent._spec import AgentSpec, ModelRef, ScriptRule
@@ -238,6 +239,13 @@ class ResolvedSpecs(_Frozen):
     its script (the guardrails, tools, limits and every other field are whole: the workflow
     governs from them), and model calls carry a ``PromptRef`` instead of the prompt. Recorded,
     so runs resolved before replay as recorded, sending the prompt in every call."""
+    rules: list[Rule] = Field(default_factory=list)
+    """With ``prompts``: every distinct guardrail rule of the agents once (apps share rules
+    between agents); ``agent_rules`` says which, in order, each agent has. The workflow puts
+    them back into each agent's ``guardrails`` before anything reads them
+    (``duragent._prompt.with_rules``), so it governs from exactly the recorded rules."""
+    agent_rules: dict[str, list[int]] = Field(default_factory=dict)
+    """Agent name to positions in ``rules``: its guardrails."""
     failover_memory: bool = False
     """Whether the run skips a model that failed over for its cooling period (issue 15 on;
     ``RetrySpec.cooldown_s``). Recorded for the same reason as ``delegation``: a run resolved

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from duragent._guardrails import Rule
 from duragent._messages import ResolvedSpecs, ToolSchema, ToolSpec
 from duragent._names import HANDOFF_PREFIX
 from duragent._spec import AgentSpec, ScriptRule
@@ -65,14 +66,45 @@ def stand_in_script() -> list[ScriptRule]:
 
 
 def compact(specs: ResolvedSpecs, prompts: dict[str, str]) -> ResolvedSpecs:
-    """``specs`` without the parts ``prompts`` (agent name to prompt address) hold."""
+    """``specs`` without the parts ``prompts`` (agent name to prompt address) hold, and with
+    each distinct guardrail rule once (``ResolvedSpecs.rules``)."""
+    rules: list[Rule] = []
+    agent_rules: dict[str, list[int]] = {}
+    for name, agent in specs.agents.items():
+        positions = agent_rules[name] = []
+        for rule in agent.guardrails:
+            if rule not in rules:
+                rules.append(rule)
+            positions.append(rules.index(rule))
     agents = {
         name: agent.model_copy(
             update={
                 "instructions": "",
                 "script": stand_in_script() if agent.script else [],
+                "guardrails": [],
             }
         )
         for name, agent in specs.agents.items()
     }
-    return specs.model_copy(update={"agents": agents, "prompts": dict(prompts)})
+    return specs.model_copy(
+        update={
+            "agents": agents,
+            "prompts": dict(prompts),
+            "rules": rules,
+            "agent_rules": agent_rules,
+        }
+    )
+
+
+def with_rules(specs: ResolvedSpecs) -> ResolvedSpecs:
+    """Compacted specs with every agent's guardrails back in place (what the workflow governs
+    from); other specs unchanged. Pure and idempotent: replays and continue-as-new redo it."""
+    if not specs.agent_rules:
+        return specs
+    agents = {
+        name: agent.model_copy(
+            update={"guardrails": [specs.rules[i] for i in specs.agent_rules[name]]}
+        )
+        for name, agent in specs.agents.items()
+    }
+    return specs.model_copy(update={"agents": agents})

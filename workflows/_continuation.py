@@ -12,6 +12,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from duragent._messages import Carry, ResolvedSpecs
+from duragent._prompt import with_rules
 from duragent.workflows._ledger import Ledger
 from duragent.workflows._state import RunState
 
@@ -41,7 +42,7 @@ def continue_as_new(state: RunState, ledger: Ledger) -> None:
 
 def restore(state: RunState, ledger: Ledger, carry: Carry) -> ResolvedSpecs:
     """Pick up where the previous execution of the run left off."""
-    state.specs = carry.specs
+    state.specs = specs = with_rules(carry.specs)  # carried with them in place: idempotent
     state.transcript_key, state.stored = carry.transcript_key, carry.stored
     state.messages = list(carry.messages)
     state.agent = carry.agent
@@ -55,4 +56,4 @@ def restore(state: RunState, ledger: Ledger, carry: Carry) -> ResolvedSpecs:
         cost_usd=carry.cost_usd, cost_complete=carry.cost_complete, errors=carry.errors,
         layers_ms=carry.layers_ms,
     )  # fmt: skip
-    return carry.specs
+    return specs

@@ -58,6 +58,7 @@ from duragent._names import (
     UPDATE_DECIDE,
     WORKFLOW,
 )
+from duragent._prompt import with_rules
 from duragent._spec import AgentSpec
 from duragent._telemetry import AGENT_NAME, CONVERSATION_ID, OPERATION, record_run, span
 from duragent.errors import SpecError
@@ -218,6 +219,7 @@ class AgentRun:
         except ACTIVITY_FAILURES as error:
             self.ledger.errors[error_type(error)] += 1
             raise RunEnded("failed", error_message(error)) from None
+        specs = with_rules(specs)  # the rules are recorded once for all agents
         self.ledger.add_time("input", specs.resolve_ms)
         self.state.specs = specs
         info = workflow.info()
