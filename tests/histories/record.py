@@ -5,6 +5,7 @@ prefix, and keep the old files: each one is a version of AgentRun that must stil
 ``workflow.patched`` if need be. ``v1`` was recorded on 2026-11-24 (before issue 12's governance),
 ``v2`` on 2026-12-04 (issue 12's code, before issue 13's library layout and composed turn),
 ``v3`` on 2026-12-05 (issues 14 and 15: failover memory, Web UI details, timer summaries).
+``v4`` on 2026-12-05 (issue 16: prompts by reference, each guardrail rule recorded once).
 """
 
 from __future__ import annotations
