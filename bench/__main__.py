@@ -1,9 +1,11 @@
 """Orchestration overhead, throughput and history size: duragent against the alternatives.
 
-    .venv/bin/python -m bench                      # everything, 200 runs per phase (~9 min)
+    .venv/bin/python -m bench                      # everything, 200 runs per phase (~18 min)
     .venv/bin/python -m bench --quick              # the CI smoke: a few runs, seconds
     .venv/bin/python -m bench --scenarios c,f --runs 50 --stock
     .venv/bin/python -m bench --scenarios none --curves paused --paused-n 100,1000
+    .venv/bin/python -m bench --scenarios none --curves realistic --realistic-runs 4
+    .venv/bin/python -m bench.load --in-flight 500     # 500 agents on one worker, HTTP model
 
 The workload (issue 7) is an agent run of T turns: T model calls and T-1 tool calls, both fakes
 answering at once (``--model-ms``/``--tool-ms`` add a latency profile). Scenarios:
@@ -24,7 +26,9 @@ Each scenario runs in its own process (its CPU and peak RSS are its own) and eac
 against a fresh in-memory dev server, tuned as ``duragent dev`` starts it unless ``--stock``.
 Every phase (concurrency 1, then 16) follows its own warm-up runs. (b), (e) and (e-local) run
 in bench/.venv-openai-agents, created on first use. Prints a markdown table, the ratios of
-duragent's modes to the others and the issue's targets (PASS/MISS); writes JSON.
+duragent's modes to the others and the issues' targets (PASS/MISS, issue 16's as one verdict
+table beside the hand-written workflow's ratios); writes JSON, and the realistic curve as a PNG
+next to it (``latest-realistic.png``). The full run, curves included, takes about 18 minutes.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import _curves, _report, _venv
+from bench import _curves, _plot, _realistic, _report, _venv
 from bench._scenarios import (
     DEFAULT,
     QUICK,
@@ -90,8 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         "--curves",
         default=None,
         help="scaling curves to add: history (duragent's history bytes against turns), "
-        "paused (memory and resume latency of N runs paused on approval); default: "
-        "history,paused, none with --quick",
+        "paused (memory and resume latency of N runs paused on approval), realistic ((c), (e), "
+        "(f) at 3, 10, 30 turns with 2 KB messages); default: all three, none with --quick",
+    )
+    parser.add_argument(
+        "--realistic-runs",
+        type=int,
+        default=_realistic.RUNS,
+        help="the realistic curve's runs per phase (default %(default)s)",
     )
     parser.add_argument(
         "--paused-n",
@@ -165,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown stock scenario {', '.join(unknown)}", file=sys.stderr)
         return 2
-    asked = args.curves if args.curves is not None else ("" if quick else "history,paused")
+    asked = args.curves if args.curves is not None else ("" if quick else ",".join(_curves.CURVES))
     curves = [c for c in asked.split(",") if c and c != "none"]
     out_path = args.json or RESULTS / ("quick.json" if quick else "latest.json")
 
@@ -196,18 +206,27 @@ def main(argv: list[str] | None = None) -> int:
     paused_counts = tuple(int(n) for n in args.paused_n.split(",") if n)
     for curve in curves:
         print(f"bench: curve {curve} ...", file=sys.stderr, flush=True)
-        curve_results[curve] = _curves.run(curve, tuned=options.tuned, paused_counts=paused_counts)
+        curve_results[curve] = _curves.run(
+            curve,
+            tuned=options.tuned,
+            paused_counts=paused_counts,
+            realistic_runs=args.realistic_runs,
+        )
 
     high = max(options.concurrency)
     ratio_rows = _report.ratios(results)
     # The targets are stated at C=16; at other levels they would compare something else.
     target_rows = _report.targets(results) if high == 16 or quick else []
+    verdicts = _report.targets(results, _report.TARGETS_16) if high == 16 or quick else []
+    if "realistic" in curve_results:
+        verdicts.append(curve_results["realistic"]["target"])
     report = {
         "meta": _meta(options, names, curves),
         "scenarios": results,
         "failures": failures,
         "ratios": ratio_rows,
         "targets": target_rows,
+        "targets_issue_16": verdicts,
         "stock": {
             "runs": stock_options.runs,
             "scenarios": stock_results,
@@ -261,6 +280,14 @@ def main(argv: list[str] | None = None) -> int:
             print("\nTargets on the stock dev server:\n" + _report.target_lines(measured))
     for curve, figures in curve_results.items():
         print("\n" + _curves.describe(curve, figures))
+    if "realistic" in curve_results:
+        png = _plot.realistic_png(
+            curve_results["realistic"], out_path.with_name(f"{out_path.stem}-realistic.png")
+        )
+        print(f"\n{'wrote ' + str(png) if png else 'no PNG: pip install matplotlib (plot extra)'}")
+    if any(row["status"] != "not measured" for row in verdicts):
+        note = " (quick run: too few runs to judge)" if quick else ""
+        print(f"\nVerdict (issue 16's targets){note}:\n\n" + _report.verdict_table(verdicts))
     for name, error in failures.items():
         print(f"\n({name}) failed: {error.splitlines()[0]}")
     print(f"\nwrote {out_path} ({report['wall_s']} s)")

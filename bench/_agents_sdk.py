@@ -14,6 +14,7 @@ with tracing off too.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -33,10 +34,10 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
+from bench._child import ChildArgs, history_figures, load_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
-from bench._workload import ANSWER, INPUT
+from bench._workload import is_answer
 
 LABELS = {
     "b": "OpenAI Agents SDK Runner.run, no Temporal",
@@ -62,25 +63,59 @@ class FakeModel(Model):
         outputs = sum(1 for item in items if _kind(item) == "function_call_output")
         messages = [{"role": "user"}] + [{"role": "tool"}] * outputs
         reply = await self._fake.model(messages)
+        output: list[Any] = []
+        if reply.get("content"):
+            text = ResponseOutputText(text=reply["content"], annotations=[], type="output_text")
+            output.append(
+                ResponseOutputMessage(
+                    id="msg", content=[text], role="assistant", status="completed", type="message"
+                )
+            )
         if "tool_call" in reply:
             call = reply["tool_call"]
-            output: Any = ResponseFunctionToolCall(
-                arguments=json.dumps(call["arguments"]),
-                call_id=f"call_{outputs}",
-                name=call["name"],
-                type="function_call",
-                id=f"fc_{outputs}",
-                status="completed",
+            output.append(
+                ResponseFunctionToolCall(
+                    arguments=json.dumps(call["arguments"]),
+                    call_id=f"call_{outputs}",
+                    name=call["name"],
+                    type="function_call",
+                    id=f"fc_{outputs}",
+                    status="completed",
+                )
             )
-        else:
-            text = ResponseOutputText(text=reply["content"], annotations=[], type="output_text")
-            output = ResponseOutputMessage(
-                id="msg", content=[text], role="assistant", status="completed", type="message"
-            )
-        return ModelResponse(output=[output], usage=Usage(), response_id=None)
+        return ModelResponse(output=output, usage=Usage(), response_id=None)
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("the bench does not stream")
+
+
+class TimedModel(Model):
+    """A real ``Model`` (the SDK's Chat Completions model over HTTP) with its time counted as
+    model time on ``clock``, as the fakes count theirs."""
+
+    def __init__(self, model: Model, clock: WorkClock) -> None:
+        self._model = model
+        self._clock = clock
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        started = time.perf_counter()
+        try:
+            return await self._model.get_response(*args, **kwargs)
+        finally:
+            self._clock.add(time.perf_counter() - started, tool=False)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("the bench does not stream")
+
+
+def http_model(url: str, clock: WorkClock) -> Model:
+    """The SDK's Chat Completions model at ``url`` (``duragent mock-llm``), retries off as the
+    integration's default model is built, timed on ``clock``."""
+    from agents import OpenAIChatCompletionsModel
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key="unused", max_retries=0)
+    return TimedModel(OpenAIChatCompletionsModel(model="mock", openai_client=client), clock)
 
 
 class FakeProvider(ModelProvider):
@@ -94,7 +129,7 @@ class FakeProvider(ModelProvider):
 async def runner(args: ChildArgs) -> ScenarioResult:
     set_tracing_disabled(True)
     clock = WorkClock()
-    fake = Fake(args.turns, clock, model_ms=args.model_ms, tool_ms=args.tool_ms)
+    fake = args.fake(clock)
 
     @function_tool
     async def step(n: int) -> str:
@@ -106,8 +141,8 @@ async def runner(args: ChildArgs) -> ScenarioResult:
     )
 
     async def run_one(_: int) -> None:
-        result = await Runner.run(agent, INPUT, max_turns=args.turns + 1)
-        assert result.final_output == ANSWER, result.final_output
+        result = await Runner.run(agent, args.input, max_turns=args.turns + 1)
+        assert is_answer(result.final_output), result.final_output
 
     result = ScenarioResult(scenario="b", label=LABELS["b"], turns=args.turns)
     await args.measure(result, run_one, clock, on_server=False)
@@ -126,33 +161,41 @@ async def integration(args: ChildArgs) -> ScenarioResult:
     assert args.address, "the Temporal scenarios need --address"
     set_tracing_disabled(True)
     clock = WorkClock()
-    fake = Fake(args.turns, clock, model_ms=args.model_ms, tool_ms=args.tool_ms)
+    fake = args.fake(clock)
+    model = http_model(args.model_url, clock) if args.model_url else FakeModel(fake)
     plugin = OpenAIAgentsPlugin(
         model_params=ModelActivityParameters(
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=120 if args.model_url else 30),
             use_local_activity=args.scenario == "e-local",
         ),
-        model_provider=FakeProvider(FakeModel(fake)),
+        model_provider=FakeProvider(model),
     )
     client = await Client.connect(args.address, plugins=[plugin])
     queue = f"bench-{args.scenario}-{uuid.uuid4().hex[:8]}"
     tools = StepActivities(fake)
     result = ScenarioResult(scenario=args.scenario, label=LABELS[args.scenario], turns=args.turns)
 
-    async def run_one(_: int) -> None:
-        output = await client.execute_workflow(
-            AgentsBench.run, args.turns, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
+    def start() -> Any:
+        run_id = f"bench-{uuid.uuid4().hex}"
+        args.workflow_ids.append(run_id)
+        return client.start_workflow(
+            AgentsBench.run, args=[args.turns, args.input], id=run_id, task_queue=queue
         )
-        assert output == ANSWER, output
 
-    async with Worker(client, task_queue=queue, workflows=[AgentsBench], activities=[tools.step]):
+    async def run_one(_: int) -> None:
+        output = await (await start()).result()
+        assert is_answer(output), output[:100]
+
+    slots = {}
+    if args.slots:
+        slots = {"max_concurrent_activities": args.slots}
+        slots["max_concurrent_workflow_tasks"] = args.slots
+    async with Worker(
+        client, task_queue=queue, workflows=[AgentsBench], activities=[tools.step], **slots
+    ):
         await args.measure(result, run_one, clock)
-        result.history = await history_figures(
-            lambda: client.start_workflow(
-                AgentsBench.run, args.turns, id=f"bench-{uuid.uuid4().hex}", task_queue=queue
-            ),
-            runs=min(TIMELINE_RUNS, args.runs),
-        )
+        result.load = await load_figures(client, args)
+        result.history = await history_figures(start, runs=args.timeline_runs)
     return result
 
 

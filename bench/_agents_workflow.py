@@ -37,7 +37,7 @@ class StepActivities:
 @workflow.defn(name="OpenAIAgentsBench")
 class AgentsBench:
     @workflow.run
-    async def run(self, turns: int) -> str:
+    async def run(self, turns: int, input: str = INPUT) -> str:
         agent: Agent[None] = Agent(
             name="bench",
             instructions=INSTRUCTIONS,
@@ -50,5 +50,5 @@ class AgentsBench:
                 )
             ],
         )
-        result = await Runner.run(agent, INPUT, max_turns=turns + 1)
+        result = await Runner.run(agent, input, max_turns=turns + 1)
         return str(result.final_output)

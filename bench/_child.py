@@ -13,11 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._measure import ScenarioResult, WorkClock, measure
+from bench._fake import Fake
+from bench._measure import ScenarioResult, WorkClock, measure, percentile
+from bench._workload import INPUT, filler
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,39 @@ class ChildArgs:
     out: Path
     telemetry: bool = False
     """duragent's tracing and metrics (the other scenarios have no such switch)."""
+    user_bytes: int = 0
+    say_bytes: int = 0
+    tool_bytes: int = 0
+    """Message sizes of runs of realistic length (bench._realistic); 0 keeps the short ones."""
+    model_url: str | None = None
+    """An OpenAI-compatible server (``duragent mock-llm``) the model calls go to over HTTP
+    instead of the in-process fake (bench.load)."""
+    slots: int | None = None
+    """The worker's activity and workflow-task slots; None leaves each system's default."""
+    workflow_ids: list[str] = field(default_factory=list)
+    """Ids of the runs of the last phase, for the dispatch delays of bench.load."""
+
+    @property
+    def timeline_runs(self) -> int:
+        """Sequential runs for the history figures: one under bench.load (its runs take
+        seconds, and its figures come from the load phase), else up to ``TIMELINE_RUNS``."""
+        return 1 if self.model_url else min(TIMELINE_RUNS, self.runs)
+
+    @property
+    def input(self) -> str:
+        """The user's message: the workload's, padded to ``user_bytes``."""
+        return filler(self.user_bytes, INPUT)
+
+    def fake(self, clock: WorkClock) -> Fake:
+        """The fake model and tool of this run's workload, timed on ``clock``."""
+        return Fake(
+            self.turns,
+            clock,
+            model_ms=self.model_ms,
+            tool_ms=self.tool_ms,
+            pad=self.tool_bytes,
+            say=self.say_bytes,
+        )
 
     async def measure(
         self,
@@ -72,6 +107,11 @@ def parse(argv: list[str] | None = None) -> ChildArgs:
     parser.add_argument("--tool-ms", type=float, default=0.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--telemetry", action="store_true")
+    parser.add_argument("--user-bytes", type=int, default=0)
+    parser.add_argument("--say-bytes", type=int, default=0)
+    parser.add_argument("--tool-bytes", type=int, default=0)
+    parser.add_argument("--model-url")
+    parser.add_argument("--slots", type=int)
     ns = parser.parse_args(argv)
     return ChildArgs(
         scenario=ns.scenario,
@@ -85,6 +125,11 @@ def parse(argv: list[str] | None = None) -> ChildArgs:
         tool_ms=ns.tool_ms,
         out=ns.out,
         telemetry=ns.telemetry,
+        user_bytes=ns.user_bytes,
+        say_bytes=ns.say_bytes,
+        tool_bytes=ns.tool_bytes,
+        model_url=ns.model_url,
+        slots=ns.slots,
     )
 
 
@@ -136,6 +181,50 @@ def _run_ms(phases: dict[str, float]) -> float:
     return phases["run"]
 
 
+def _between_ms(a: Any, b: Any) -> float:
+    """Milliseconds from history event ``a`` to event ``b``, by the server's clock."""
+    ta, tb = a.event_time, b.event_time
+    return (tb.seconds - ta.seconds) * 1000 + (tb.nanos - ta.nanos) / 1e6
+
+
+LOAD_SAMPLE = 60
+"""Runs of the last phase whose histories give bench.load's dispatch delays."""
+
+
+async def load_figures(client: Any, args: ChildArgs) -> dict[str, Any] | None:
+    """Under load (the model over HTTP): how long tasks waited for the worker, from the
+    histories of a sample of the last phase's runs, spread over it. A worker short of slots or
+    pollers shows as activity tasks waiting to start; one short of CPU, as both kinds waiting.
+    None without ``--model-url``."""
+    from temporalio.api.enums.v1 import EventType as E
+
+    if not args.model_url:
+        return None
+    last = args.workflow_ids[-args.runs :]
+    step = max(1, len(last) // LOAD_SAMPLE)
+    waits: dict[str, list[float]] = {"activity_wait": [], "workflow_task_wait": []}
+    waits["activity_run"] = []
+    for run_id in last[::step][:LOAD_SAMPLE]:
+        history = await client.get_workflow_handle(run_id).fetch_history()
+        by_id = {e.event_id: e for e in history.events}
+        for e in history.events:
+            if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                scheduled = by_id[e.workflow_task_started_event_attributes.scheduled_event_id]
+                waits["workflow_task_wait"].append(_between_ms(scheduled, e))
+            elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                scheduled = by_id[e.activity_task_started_event_attributes.scheduled_event_id]
+                waits["activity_wait"].append(_between_ms(scheduled, e))
+            elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                started = by_id[e.activity_task_completed_event_attributes.started_event_id]
+                waits["activity_run"].append(_between_ms(started, e))
+    out: dict[str, Any] = {"sampled_runs": len(last[::step][:LOAD_SAMPLE])}
+    for name, values in waits.items():
+        if values:
+            out[f"{name}_p50_ms"] = round(percentile(values, 50), 1)
+            out[f"{name}_p99_ms"] = round(percentile(values, 99), 1)
+    return out
+
+
 def timeline(events: list[Any], kinds: Any) -> dict[str, float]:
     """One run's time by phase, in ms, from the server's event times:
 
@@ -145,10 +234,7 @@ def timeline(events: list[Any], kinds: Any) -> dict[str, float]:
     local activities, the answer back); ``activity <name>`` an activity started to completed;
     ``other`` the rest (activity dispatch, the server between events)."""
 
-    def ms(a: Any, b: Any) -> float:
-        ta, tb = a.event_time, b.event_time
-        return (tb.seconds - ta.seconds) * 1000 + (tb.nanos - ta.nanos) / 1e6
-
+    ms = _between_ms
     by_id = {e.event_id: e for e in events}
     out: dict[str, float] = {"run": ms(events[0], events[-1]), "dispatch": 0.0}
     tasks = []

@@ -7,12 +7,13 @@ paused   N = 100, 1,000, 5,000 runs paused on approval: worker and server RSS, w
          they stay cached or are evicted and replayed on resume, resume latency
          (bench._paused_curve); the target is 1,000 runs in a worker under 500 MB RSS,
          resumed in under 1 s p99.
+realistic  (c), (e), (f) at T = 3, 10, 30 turns with 2 KB messages and 4 KB tool outputs
+         (bench._realistic, issue 16): CPU per run, history bytes, overhead p50 and p99.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,10 +22,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from bench import _venv
+from bench import _realistic, _venv
 from bench._scenarios import ROOT, child_env
-from bench._server import BenchServer
+from bench._server import BenchServer, stop_process
 
+CURVES = ("history", "paused", "realistic")
 HISTORY_TURNS = (1, 10, 50, 100, 200)
 MESSAGE_BYTES = 10_000
 LIMIT_100_TURNS = 3_000_000
@@ -152,12 +154,7 @@ def _paused_point(n: int, *, tuned: bool, sample: int, budget_s: float) -> dict[
             except subprocess.TimeoutExpired as exc:
                 driver = f"{exc}"
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_process(worker)
         if not out.exists():
             worker_log = log.read_text(errors="replace")[-1000:]
             return {"n": n, "status": "failed", "error": f"{driver[-2000:]}\n{worker_log}"}
@@ -168,19 +165,27 @@ def _paused_point(n: int, *, tuned: bool, sample: int, budget_s: float) -> dict[
 
 
 def run(
-    curve: str, *, tuned: bool, paused_counts: tuple[int, ...] = PAUSED_COUNTS
+    curve: str,
+    *,
+    tuned: bool,
+    paused_counts: tuple[int, ...] = PAUSED_COUNTS,
+    realistic_runs: int = _realistic.RUNS,
 ) -> dict[str, Any]:
     if curve == "history":
         return {"f": history_curve("f", tuned=tuned), "e": history_curve("e", tuned=tuned)}
     if curve == "paused":
         return paused_runs(paused_counts, tuned=tuned)
-    raise SystemExit(f"unknown curve {curve!r}: history or paused")
+    if curve == "realistic":
+        return _realistic.run(tuned=tuned, runs=realistic_runs)
+    raise SystemExit(f"unknown curve {curve!r}: {', '.join(CURVES)}")
 
 
 def describe(curve: str, figures: dict[str, Any]) -> str:
     """The curve as markdown, with its target where it has one."""
     if curve == "paused":
         return describe_paused(figures)
+    if curve == "realistic":
+        return _realistic.describe(figures)
     lines = ["History per run against turns (10 KB tool outputs, one run each):", ""]
     lines += [
         "| system | turns | events | history bytes | largest event | executions | wall ms |",

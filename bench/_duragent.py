@@ -30,12 +30,12 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench import _otlp_sink
-from bench._child import TIMELINE_RUNS, ChildArgs, history_figures, main
+from bench._child import ChildArgs, history_figures, load_figures, main
 from bench._fake import Fake
 from bench._measure import ScenarioResult, WorkClock
-from bench._workload import ANSWER, INPUT
+from bench._workload import ANSWER, filler
 from duragent import Agent, App, ModelRequest, ModelResponse, RunRequest, tool
-from duragent.activities.models import ScriptedProvider
+from duragent.activities.models import OpenAIProvider, ScriptedProvider
 from duragent.audit import SQLiteAuditLog
 from duragent.client import start_run
 from duragent.settings import Settings
@@ -66,8 +66,10 @@ POLICY: list[dict[str, Any]] = [
 """Seven rules over the three stages, in the style of bench.rules' policy; none fires here."""
 
 
-def make_app(turns: int, scenario: str, fake: Fake) -> App:
-    """The T-turn agent and its tool, declared in the scenario's execution mode."""
+def make_app(turns: int, scenario: str, fake: Fake, model_url: str | None = None) -> App:
+    """The T-turn agent and its tool, declared in the scenario's execution mode; with
+    ``model_url`` the model is the ``openai`` provider at that server, which scripts the same
+    answers (bench.load's mock-llm), else the ``scripted`` one."""
 
     async def step(n: int) -> str:
         """Returns the next step's name."""
@@ -78,13 +80,17 @@ def make_app(turns: int, scenario: str, fake: Fake) -> App:
     step_tool = tool(name=name, timeout=5, execution=execution)(step)  # type: ignore[call-overload]
     call = {"tool": name, "arguments": {"n": "{1}"}}
     script: list[dict[str, Any]] = [
-        {"on": "tool", "tool": name, "when": rf"^step-{turns - 1}$", "say": ANSWER},
-        {"on": "tool", "tool": name, "when": r"^step-(\d+)$", "call": call},
+        # \b, not $: the tool's output may be padded (the realistic curve's 4 KB outputs).
+        {"on": "tool", "tool": name, "when": rf"^step-{turns - 1}\b", "say": ANSWER},
+        {"on": "tool", "tool": name, "when": r"^step-(\d+)\b", "call": call},
         {"on": "user", "call": {"tool": name, "arguments": {"n": 0}}},
     ]
     if turns == 1:
         script = [{"on": "user", "say": ANSWER}]
     model: dict[str, Any] = {"provider": "scripted", "name": "bench"}
+    if model_url:
+        model = {"provider": "openai", "name": "mock", "base_url": model_url}
+        script = []
     if scenario == "f-fast":
         model["execution"] = "local"
     agent = Agent(
@@ -99,19 +105,41 @@ def make_app(turns: int, scenario: str, fake: Fake) -> App:
 
 
 class TimedScripted(ScriptedProvider):
-    """The scripted model, with its time (and the latency profile's) counted as model time."""
+    """The scripted model, with its time (and the latency profile's) counted as model time;
+    with ``say`` every answer is that many bytes of text, a tool call's too (the realistic
+    curve's 2 KB assistant messages)."""
 
-    def __init__(self, clock: WorkClock, model_ms: float) -> None:
+    def __init__(self, clock: WorkClock, model_ms: float, say: int = 0) -> None:
         self._clock = clock
         self._fake = Fake(0, WorkClock(), model_ms=model_ms)
+        self._say = say
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()
         if self._fake.model_ms:
             await self._fake.model([])  # only for its wait: the answer is the script's
         response = await super().complete(request)
+        if self._say:
+            text = filler(self._say, response.message.content)
+            message = response.message.model_copy(update={"content": text})
+            response = response.model_copy(update={"message": message})
         self._clock.add(time.perf_counter() - started, tool=False)
         return response
+
+
+class TimedOpenAI(OpenAIProvider):
+    """The ``openai`` provider over HTTP, its time counted as model time (bench.load)."""
+
+    def __init__(self, clock: WorkClock) -> None:
+        super().__init__(api_key="unused")
+        self._clock = clock
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        started = time.perf_counter()
+        try:
+            return await super().complete(request)
+        finally:
+            self._clock.add(time.perf_counter() - started, tool=False)
 
 
 @asynccontextmanager
@@ -143,8 +171,8 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
 
     dlog.configure(level="WARNING")
     clock = WorkClock()
-    fake = Fake(args.turns, clock, tool_ms=args.tool_ms)
-    app = make_app(args.turns, args.scenario, fake)
+    fake = Fake(args.turns, clock, tool_ms=args.tool_ms, pad=args.tool_bytes)
+    app = make_app(args.turns, args.scenario, fake, args.model_url)
     result = ScenarioResult(scenario=args.scenario, label=LABELS[args.scenario], turns=args.turns)
     result.notes.append(f"{len(POLICY)} guardrail rules, audit log and transcript store on")
     result.notes.append(
@@ -158,15 +186,31 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
         else:
             settings = Settings.from_env({}, home=home)
         settings = replace(settings, address=args.address)
+        if args.slots:
+            settings = replace(
+                settings,
+                max_concurrent_activities=args.slots,
+                max_concurrent_workflow_tasks=args.slots,
+            )
         client = await connect(settings, telemetry)
         queue = f"bench-{args.scenario}-{uuid.uuid4().hex[:8]}"
 
-        async def run_one(_: int) -> None:
+        async def start() -> Any:
             handle = await start_run(
-                client, RunRequest(agent="bench", input=INPUT), task_queue=queue
+                client, RunRequest(agent="bench", input=args.input), task_queue=queue
             )
-            outcome = await handle.result()
+            args.workflow_ids.append(handle.id)
+            return handle
+
+        async def run_one(_: int) -> None:
+            outcome = await (await start()).result()
             assert outcome.status == "completed" and outcome.turns == args.turns, outcome.error
+
+        provider: ScriptedProvider | OpenAIProvider = TimedScripted(
+            clock, args.model_ms, args.say_bytes
+        )
+        if args.model_url:
+            provider = TimedOpenAI(clock)
 
         with SQLiteAuditLog(home / "audit.db") as audit:
             worker = build_worker(
@@ -174,17 +218,13 @@ async def agent_run(args: ChildArgs) -> ScenarioResult:
                 app,
                 settings,
                 audit_log=audit,
-                providers={"scripted": TimedScripted(clock, args.model_ms)},
+                providers={"scripted": provider, "openai": provider},
                 task_queue=queue,
             )
             async with worker:
                 await args.measure(result, run_one, clock)
-                result.history = await history_figures(
-                    lambda: start_run(
-                        client, RunRequest(agent="bench", input=INPUT), task_queue=queue
-                    ),
-                    runs=min(TIMELINE_RUNS, args.runs),
-                )
+                result.load = await load_figures(client, args)
+                result.history = await history_figures(start, runs=args.timeline_runs)
     return result
 
 

@@ -12,12 +12,14 @@ import time
 from typing import Any
 
 from bench._measure import WorkClock
-from bench._workload import model_reply, step
+from bench._workload import filler, model_reply, step
 
 
 class Fake:
     """``model`` and ``tool`` for a T-turn run; ``model_ms``/``tool_ms`` make them wait;
-    ``pad`` bytes are appended to each tool output (the history curve's 10 KB messages)."""
+    ``pad`` bytes are appended to each tool output (the history curve's 10 KB messages), and
+    ``say`` makes every assistant message that many bytes of text (a tool call's too, as a
+    model that explains its call: the realistic curve's 2 KB assistant messages)."""
 
     def __init__(
         self,
@@ -27,18 +29,22 @@ class Fake:
         model_ms: float = 0.0,
         tool_ms: float = 0.0,
         pad: int = 0,
+        say: int = 0,
     ) -> None:
         self.turns = turns
         self.clock = clock
         self.model_ms = model_ms
         self.tool_ms = tool_ms
         self.pad = pad
+        self.say = say
 
     async def model(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         started = time.perf_counter()
         if self.model_ms:
             await asyncio.sleep(self.model_ms / 1000)
         reply = model_reply(messages, self.turns)
+        if self.say:
+            reply["content"] = filler(self.say, reply.get("content", ""))
         self.clock.add(time.perf_counter() - started, tool=False)
         return reply
 

@@ -29,6 +29,8 @@ RETRY = RetryPolicy(maximum_attempts=3)
 class LoopRequest:
     turns: int
     mode: Literal["activity", "local", "inline"]
+    input: str = INPUT
+    """The user's message (2 KB in the realistic curve)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class ModelInput:
 class BenchLoop:
     @workflow.run
     async def run(self, request: LoopRequest) -> str:
-        messages: list[dict[str, Any]] = [{"role": "user", "content": INPUT}]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": request.input}]
         while True:
             reply = await self._call(MODEL_ACTIVITY, ModelInput(messages, request.turns), request)
             messages.append(reply)

@@ -74,6 +74,9 @@ class ScenarioResult:
     """events, bytes and workflow_tasks of one sample run; None without Temporal."""
     worker_peak_rss_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
+    load: dict[str, Any] | None = None
+    """With the model over HTTP (bench.load): dispatch delays of a sample of the last phase's
+    runs, from their histories; None otherwise."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -63,6 +63,27 @@ class RunOptions:
     telemetry: bool = True
     """duragent's tracing and metrics on, as issue 7's targets are stated."""
     timeout_s: float = 1800.0
+    user_bytes: int = 0
+    say_bytes: int = 0
+    tool_bytes: int = 0
+    """Message sizes (bench._realistic's runs of realistic length); 0: the short workload."""
+    model_url: str | None = None
+    """The model over HTTP at this OpenAI-compatible server (bench.load), not the fake."""
+    slots: int | None = None
+    """The worker's activity and workflow-task slots; None: each system's default."""
+
+    def flags(self) -> list[str]:
+        """The child's flags for the options that have no default there."""
+        sizes = {"--user-bytes": self.user_bytes, "--say-bytes": self.say_bytes}
+        sizes["--tool-bytes"] = self.tool_bytes
+        out = [f"{flag}={size}" for flag, size in sizes.items() if size]
+        if self.model_url:
+            out.append(f"--model-url={self.model_url}")
+        if self.slots:
+            out.append(f"--slots={self.slots}")
+        if self.telemetry:
+            out.append("--telemetry")
+        return out
 
 
 class ScenarioFailed(RuntimeError):
@@ -95,10 +116,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
             "--warmup", str(options.warmup),
             "--concurrency", ",".join(str(c) for c in options.concurrency),
             "--model-ms", str(options.model_ms), "--tool-ms", str(options.tool_ms),
-            "--out", str(out),
+            "--out", str(out), *options.flags(),
         ]  # fmt: skip
-        if options.telemetry:
-            cmd.append("--telemetry")
         if server is not None:
             cmd += ["--address", server.address, "--server-pid", str(server.pid)]
         started, load_before = time.monotonic(), os.getloadavg()[0]

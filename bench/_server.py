@@ -20,7 +20,7 @@ from pathlib import Path
 from duragent._names import SEARCH_ATTRIBUTES
 from duragent.workers import TUNING, free_port, temporal_binary
 
-__all__ = ["TUNING", "BenchServer", "free_port"]
+__all__ = ["TUNING", "BenchServer", "free_port", "stop_process"]
 
 _SA_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int"}
 
@@ -29,6 +29,18 @@ def _answers(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait_s: float = 20
+) -> None:
+    """Ask a child process to stop with ``sig``; kill it if it has not within ``wait_s``."""
+    process.send_signal(sig)
+    try:
+        process.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class BenchServer:

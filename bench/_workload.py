@@ -19,6 +19,22 @@ ANSWER = "done"
 TOOL = "step"
 
 
+def filler(size: int, head: str = "") -> str:
+    """``head`` followed by words of text up to ``size`` characters: the long user and assistant
+    messages and tool outputs of runs of realistic length (an empty padding when ``size`` is 0).
+    Plain words, so guardrail scans, tokenizers and compression see text, not one long run."""
+    if size <= len(head):
+        return head
+    words = "the customer asked about order status shipping refund and the agent checked "
+    prefix = f"{head} " if head else ""
+    return prefix + (words * (size // len(words) + 1))[: size - len(prefix)]
+
+
+def is_answer(text: str) -> bool:
+    """Whether a run's final output is the workload's answer (padded or not)."""
+    return text.split(" ", 1)[0] == ANSWER
+
+
 def model_reply(messages: list[dict[str, Any]], turns: int) -> dict[str, Any]:
     """The fake model's next message: a ``step`` call, or the answer on turn T."""
     results = sum(1 for m in messages if m["role"] == "tool")

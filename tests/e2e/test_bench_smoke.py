@@ -66,3 +66,26 @@ def test_the_paused_curve_measures_a_few_paused_runs(tmp_path: Path) -> None:
     for group in point["resumed"]:
         assert group["runs"] > 0
         assert 0 < group["resume_p50_ms"] <= group["resume_p99_ms"]
+
+
+def test_the_load_bench_serves_the_model_over_http(tmp_path: Path) -> None:
+    """bench.load in miniature, duragent only: the model answers over HTTP from the mock in its
+    own process, runs finish, and the figures the issue asks for are there."""
+    out = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--in-flight", "3", "--runs", "3", "--turns", "2",
+         "--systems", "f", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (point,) = json.loads(out.read_text())["points"]
+    # Two model calls of at least the mock's 300 ms to first token, and one 50 ms tool call.
+    assert point["model_tool_ms"] >= 650, point
+    assert point["runs"] == 3 and point["runs_per_s"] > 0
+    assert point["worker_cpu_ms"] > 0 and point["worker_peak_rss_mb"] > 0
+    assert point["connections"]["requests"] >= 3 * 2  # every model call reached the mock
+    assert point["waits"]["sampled_runs"] == 3
+    assert "| (f) |" in done.stdout
