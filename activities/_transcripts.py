@@ -85,7 +85,15 @@ class _Sealing:
     def _open_text(self, digest: str, stored: str) -> str:
         if stored.startswith(_SEALED) and content_digest(stored) == digest:
             return stored  # a plaintext text that merely starts like a sealed one
-        return self._open(stored, digest, f"text {digest}")
+        text = self._open(stored, digest, f"text {digest}")
+        if content_digest(text) != digest:
+            # Content-addressed: a row whose body is not what its address names was altered
+            # (prompts and tool outputs are read from here; history only holds the address).
+            raise TranscriptError(
+                f"text {digest} in the transcript store does not match its address: the row "
+                "was altered; restore the store, or let the worker that wrote it resend it"
+            )
+        return text
 
 
 class TranscriptStore(_Sealing):
