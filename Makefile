@@ -15,7 +15,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m tools.typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Issue 7's comparison benchmark (~10 min); `make bench BENCH_ARGS=--quick` is the seconds-long smoke.
+# Issue 7's comparison benchmark (~14 min, with issue 16's realistic curve and verdict table); `make bench BENCH_ARGS=--quick` is the seconds-long smoke.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
