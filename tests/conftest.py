@@ -40,6 +40,18 @@ BIN = Path(sys.executable).parent
 TUNED = [arg for value in TUNING for arg in ("--dynamic-config-value", value)]
 
 
+def require_tool(*names: str, missing: str) -> str:
+    """The first of ``names`` on PATH. Missing, the test skips saying ``missing`` (what to
+    install), except under CI, which installs every tool (``.ci/run``), so there it fails."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{missing}; .ci/run installs it, so CI must have it")
+    pytest.skip(missing)
+
+
 @pytest.fixture(autouse=True)
 def _no_real_model_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail any call to a real model API: tests talk to mock-llm on localhost only."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -29,6 +27,7 @@ from temporalio.client import Client
 
 from duragent import RunRequest, RunResult
 from duragent.client import start_run
+from tests.conftest import require_tool
 from tests.e2e.test_cli import DURAGENT, ROOT, env_for, free_port, port_open, stop
 from tests.unit.test_deploy_observability import ALERTS, DASHBOARD, query_panels
 
@@ -82,12 +81,7 @@ async def eventually(check: Callable[[], Any], within_s: float, what: str) -> An
 
 @pytest.fixture(scope="module")
 def prometheus_bin() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(f"{PROMETHEUS_MISSING}; .ci/run installs it, so CI must have it")
-        pytest.skip(PROMETHEUS_MISSING)
-    return path
+    return require_tool("prometheus", missing=PROMETHEUS_MISSING)
 
 
 @pytest.fixture(scope="module")

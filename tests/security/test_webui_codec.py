@@ -5,7 +5,6 @@ starts it, with the UI's codec endpoint set (`--ui-codec-endpoint`, the token in
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from duragent.workers._devserver import DevServer, free_port
+from tests.conftest import require_tool
 from tests.security.test_codec_server import (
     CANARY,
     EncryptedRun,
@@ -24,12 +24,11 @@ from tests.security.test_codec_server import (
 
 def chromium() -> str:
     """The chromium binary; a missing one skips, except under CI, which installs it."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail("chromium is missing; .ci/run installs it, so CI must have it")
-    pytest.skip("chromium is not installed: apt-get install chromium")
+    return require_tool(
+        "chromium",
+        "chromium-browser",
+        missing="chromium is not installed: apt-get install chromium",
+    )
 
 
 def render(browser: str, url: str, profile: Path) -> str:

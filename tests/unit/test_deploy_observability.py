@@ -12,9 +12,7 @@ pipelines reference only components it defines.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import yaml
 
 from duragent import _names
 from duragent._names import LATENCY_BUCKETS_S, METRIC_LAYER_DURATION, METRIC_RUN_DURATION
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -112,12 +111,7 @@ def collector() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(f"{PROMTOOL_MISSING}; .ci/run installs it, so CI must have it")
-        pytest.skip(PROMTOOL_MISSING)
-    return path
+    return require_tool("promtool", missing=PROMTOOL_MISSING)
 
 
 def run_promtool(promtool: str, *args: str) -> None:
