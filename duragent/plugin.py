@@ -11,8 +11,10 @@ A plugin given to ``Client.connect`` applies to the client and to every worker b
   ``settings.payload_store``, every payload encrypted under ``settings.encryption_keys_file``);
 - to each worker: the ``AgentRun`` workflow and duragent's activities for ``app`` (models,
   tools, specs, approval tokens, audit; ``duragent.workers.build_activities``, the same list
-  ``duragent worker`` serves), and duragent's passthrough modules in your workflow sandbox (a
-  ``SandboxedWorkflowRunner`` of your own keeps its restrictions and gains them);
+  ``duragent worker`` serves), and a workflow runner (``DuragentRunner``) that runs duragent's
+  own workflows outside the sandbox (``settings.workflow_sandbox`` puts them back in) and yours
+  in your runner (a ``SandboxedWorkflowRunner`` of your own keeps its restrictions and gains
+  duragent's passthrough modules);
 - when a worker starts: duragent's search attributes in the namespace
   (``ensure_search_attributes``) unless ``settings.search_attributes`` is off. An operator can
   create them instead where the worker may not (``temporal operator search-attribute create``;
@@ -80,7 +82,9 @@ class DuragentPlugin(SimplePlugin):
             NAME,
             data_converter=self._data_converter,
             workflows=[AgentRun, EvalRun],
-            workflow_runner=with_passthrough,
+            workflow_runner=lambda runner: with_passthrough(
+                runner, sandboxed=self.settings.workflow_sandbox
+            ),
         )
 
     def _data_converter(self, existing: DataConverter | None) -> DataConverter:

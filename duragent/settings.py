@@ -54,6 +54,12 @@ class Settings:
     """Runs this worker starts record each agent's prompt (instructions, tool schemas, script)
     once in the transcript store and send model calls a reference to it (issue 16). Turn off
     while workers older than that still serve the task queue: they would not read it."""
+    workflow_sandbox: bool = False
+    """Run duragent's own workflows (AgentRun, EvalRun) in Temporal's workflow sandbox. Off by
+    default: they are duragent's code, not yours (your tools, providers and scorers run in
+    activities), kept deterministic by the replay tests, which run every recorded history in the
+    strict sandbox; the sandbox cost ~14 ms of worker CPU per run, a third of it (issue 16).
+    Your own workflows on a plugin worker stay in your runner either way."""
     sticky_timeout_s: float = 3.0
     """How long a run's next workflow task waits for the worker that cached it before any worker
     may take it. After a worker dies this is most of the recovery time (the SDK's default is
@@ -110,6 +116,7 @@ class Settings:
             "codec_token": "DURAGENT_CODEC_TOKEN",
             "search_attributes": "DURAGENT_SEARCH_ATTRIBUTES",
             "spec_refs": "DURAGENT_SPEC_REFS",
+            "workflow_sandbox": "DURAGENT_WORKFLOW_SANDBOX",
             "circuit_failures": "DURAGENT_CIRCUIT_FAILURES",
             "circuit_cooldown_s": "DURAGENT_CIRCUIT_COOLDOWN_S",
             "metrics_port": "DURAGENT_METRICS_PORT",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from duragent.workers._payloads import data_converter, user_facing_failures
     from duragent.workers._telemetry import Telemetry, start_telemetry
     from duragent.workers._worker import (
+        DuragentRunner,
         build_activities,
         build_providers,
         build_sandbox_worker,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "DevServer": "_devserver",
     "DevServerError": "_devserver",
+    "DuragentRunner": "_worker",
     "TUNING": "_devserver",
     "free_port": "_devserver",
     "port_open": "_devserver",
@@ -63,6 +65,7 @@ __all__ = [
     "TUNING",
     "DevServer",
     "DevServerError",
+    "DuragentRunner",
     "Telemetry",
     "build_activities",
     "build_providers",

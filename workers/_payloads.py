@@ -17,20 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import (
+    PydanticJSONPlainPayloadConverter,
+    PydanticPayloadConverter,
+    pydantic_data_converter,
+)
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    EncodingPayloadConverter,
     ExternalStorage,
     FailureConverter,
     PayloadConverter,
@@ -144,6 +151,84 @@ def user_facing_failures(converter: DataConverter) -> DataConverter:
     return converter if own is None else dataclasses.replace(converter, failure_converter_class=own)
 
 
+class CompactPayloadConverter(PydanticPayloadConverter):
+    """Temporal's pydantic converter, writing duragent's own activity traffic without the fields
+    left at their defaults.
+
+    The inputs and results of duragent's activities (``_compact_types``: model and tool calls,
+    the resolved specs, the audit batch, ...) pass only between its workflow and its activities:
+    there a field equal to its default is not written and reads back as that default, so history
+    carries what the run decided, not the schema's defaults again (a 3-turn run's history: 16.8 KB
+    before, 11.5 KB after, mostly the recorded specs and the model calls). What users read stays
+    whole: a run's input and result, queries, signals and updates (a client or a Web UI reading
+    them as JSON finds every key). Chosen by the value's type, not by Temporal's serialization
+    context: the SDK drops the context of an activity's result when external storage is on.
+
+    The defaults of every model written compactly are therefore part of the wire format: a
+    recorded run that left a field at its default reads whatever default the worker replaying it
+    has. tests/unit/test_wire_defaults.py pins them, so changing one is a decision, not an
+    accident."""
+
+    def __init__(self) -> None:
+        # The SDK builds a payload converter for every DataConverter it derives (a serialization
+        # context per payload, a store context per command): sharing the encoders keeps that
+        # cheap and keeps one cache of pydantic type adapters per process, not one per payload.
+        CompositePayloadConverter.__init__(self, *_encoders())
+
+
+class _JSON(PydanticJSONPlainPayloadConverter):
+    """Pydantic JSON; duragent's activity traffic without fields left at their defaults."""
+
+    def to_payload(self, value: Any) -> Payload | None:
+        if type(value) not in _compact_types():
+            return super().to_payload(value)
+        return Payload(
+            metadata={"encoding": b"json/plain"},
+            data=self._schema_serializer.to_json(value, exclude_unset=True, exclude_defaults=True),
+        )
+
+
+@functools.cache
+def _compact_types() -> frozenset[type]:
+    from duragent._messages import (
+        AuditBatch,
+        ModelRequest,
+        ModelResponse,
+        ResolvedSpecs,
+        ResolveRequest,
+        TokenCheck,
+        TokenVerdict,
+        ToolCallRequest,
+        ToolResult,
+    )
+    from duragent.eval import EvalCheck, PythonScoreRequest, Score
+
+    return frozenset(
+        {
+            AuditBatch,
+            EvalCheck,
+            ModelRequest,
+            ModelResponse,
+            PythonScoreRequest,
+            ResolveRequest,
+            ResolvedSpecs,
+            Score,
+            TokenCheck,
+            TokenVerdict,
+            ToolCallRequest,
+            ToolResult,
+        }
+    )
+
+
+@functools.cache
+def _encoders() -> tuple[EncodingPayloadConverter, ...]:
+    return tuple(
+        _JSON() if isinstance(c, PydanticJSONPlainPayloadConverter) else c
+        for c in PydanticPayloadConverter().converters.values()
+    )
+
+
 def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> DataConverter:
     """The pydantic data converter with payloads over 256 KiB kept in ``payload_store``, and
     with ``keys`` every payload and failure message encrypted."""
@@ -155,6 +240,7 @@ def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> Da
     if keys is None:
         return dataclasses.replace(
             pydantic_data_converter,
+            payload_converter_class=CompactPayloadConverter,
             external_storage=storage,
             payload_codec=PlaintextCodec(),
             failure_converter_class=UserFacingFailureConverter,
@@ -162,6 +248,7 @@ def data_converter(payload_store: str | Path, keys: KeyRing | None = None) -> Da
 
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=CompactPayloadConverter,
         external_storage=storage,
         payload_codec=EncryptionCodec(keys),
         failure_converter_class=EncodedUserFacingFailureConverter,

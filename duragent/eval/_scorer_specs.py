@@ -12,7 +12,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from duragent._messages import RunStatus
 from duragent._spec import ModelRef
@@ -32,6 +38,15 @@ refused at load: a keyword we silently skipped would pass answers it should fail
 class _Spec(Wire):
     label: str | None = None
     """Name of this scorer in reports; defaults to its type (or, for ``python``, its name)."""
+
+    @model_serializer(mode="wrap")
+    def _with_type(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``type`` always written: it chooses the class when read back, and duragent's data
+        converter leaves fields at their defaults out (workers._payloads)."""
+        data = handler(self)
+        if isinstance(data, dict) and "type" not in data and hasattr(self, "type"):
+            data = {"type": self.type, **data}
+        return data
 
     @property
     def shown(self) -> str:

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from duragent import Agent, App, DuragentError, DuragentPlugin, RunRequest, ScriptRule, Settings
 from duragent.testing import ScriptedProvider
+from duragent.workers import DuragentRunner
 from duragent.workers._payloads import UserFacingFailureConverter
 from duragent.workflows import run_agent
 
@@ -57,7 +58,7 @@ def plugin_for(folder: Path) -> DuragentPlugin:
 def test_the_client_gets_duragents_converter_and_a_foreign_one_is_refused(tmp_path: Path) -> None:
     plugin = plugin_for(tmp_path)
     config = plugin.configure_client({"data_converter": DataConverter.default})  # type: ignore[typeddict-item]
-    assert "Pydantic" in config["data_converter"].payload_converter_class.__name__
+    assert issubclass(config["data_converter"].payload_converter_class, PydanticPayloadConverter)
     # A user's own pydantic converter stays theirs, with refusals kept free of stack traces.
     own = dataclasses.replace(pydantic_data_converter)
     kept = plugin.configure_client({"data_converter": own})["data_converter"]  # type: ignore[typeddict-item]
@@ -85,7 +86,9 @@ async def test_the_users_sandbox_keeps_its_restrictions_and_gains_duragents(
         plugins=[plugin_for(tmp_path)],
     )
     config = worker.config(active_config=True)
-    sandbox = config["workflow_runner"]
+    runner = config["workflow_runner"]
+    assert isinstance(runner, DuragentRunner)
+    sandbox = runner.inner  # the user's workflows run here, duragent's outside it
     assert isinstance(sandbox, SandboxedWorkflowRunner)
     assert {"users_own_module", "duragent", "pydantic"} <= sandbox.restrictions.passthrough_modules
     assert [w.__name__ for w in config["workflows"]] == ["Parent", "AgentRun", "EvalRun"]
@@ -109,3 +112,34 @@ async def test_a_parent_runs_an_agent_and_the_audit_log_closes_with_the_worker(
     assert answer == "echo: hi"
     assert plugin._owned is None  # closed once its worker stopped
     assert (tmp_path / "audit.db").exists()
+
+
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["default", "DURAGENT_WORKFLOW_SANDBOX=1"])
+async def test_duragents_workflows_leave_the_sandbox_the_users_stay_in_it(
+    client: Client, tmp_path: Path, sandboxed: bool
+) -> None:
+    """AgentRun runs outside the sandbox (duragent's code, kept deterministic by the replay
+    tests), the user's own workflow inside the user's runner; with ``workflow_sandbox`` both
+    inside. Either way the parent's agent answers."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    from duragent.workflows import AgentRun
+
+    settings = dataclasses.replace(settings_in(tmp_path), workflow_sandbox=sandboxed)
+    plugin = DuragentPlugin(APP, settings, providers={"scripted": ScriptedProvider()})
+    queue = f"plugin-{uuid.uuid4().hex[:8]}"
+    worker = Worker(client, task_queue=queue, workflows=[Parent], plugins=[plugin])
+    runner = worker.config(active_config=True)["workflow_runner"]
+    assert isinstance(runner, DuragentRunner)
+    agent_run = workflow._Definition.must_from_class(AgentRun)
+    parent = workflow._Definition.must_from_class(Parent)
+    assert isinstance(runner._runner(parent), SandboxedWorkflowRunner)
+    assert isinstance(
+        runner._runner(agent_run),
+        SandboxedWorkflowRunner if sandboxed else UnsandboxedWorkflowRunner,
+    )
+    async with worker:
+        answer = await client.execute_workflow(
+            Parent.run, "hi", id=f"parent-{uuid.uuid4().hex[:8]}", task_queue=queue
+        )
+    assert answer == "echo: hi"

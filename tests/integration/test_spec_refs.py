@@ -87,7 +87,9 @@ async def test_model_calls_carry_a_reference_not_the_prompt(client: Client, tmp_
     assert len(calls) == 2
     for call in calls:
         assert call["prompt"]["digest"].startswith("sha256:") and call["prompt"]["script"]
-        assert call["instructions"] == "" and call["tools"] == [] and call["script"] == []
+        # Left at their defaults (empty), so not even written (duragent's compact activity JSON).
+        assert call.get("instructions", "") == "" and call.get("tools", []) == []
+        assert call.get("script", []) == []
     # The audit still names the whole spec the run used.
     assert result.spec_hashes["billing"] == make_app().agent("billing").spec_hash()
 
