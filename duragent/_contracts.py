@@ -81,3 +81,25 @@ class EvalScoring:
     async def score_python(self, request: PythonScoreRequest) -> Score:
         """Score a finished case with the App's Python scorer ``request.name``."""
         raise NotImplementedError
+
+
+CONTRACTS = (ModelCalls, ToolCalls, SpecResolution, TokenVerification, AuditTrail, EvalScoring)
+"""Every activity contract a run or an evaluation calls."""
+
+
+def activity_models() -> frozenset[type]:
+    """The pydantic models the contracts' activities take and return: the payloads that pass
+    only between duragent's workflows and its activities."""
+    import typing
+
+    from pydantic import BaseModel
+
+    found: set[type] = set()
+    for contract in CONTRACTS:
+        for name, method in vars(contract).items():
+            if name.startswith("_") or not callable(method):
+                continue
+            for hint in typing.get_type_hints(method).values():
+                if isinstance(hint, type) and issubclass(hint, BaseModel):
+                    found.add(hint)
+    return frozenset(found)

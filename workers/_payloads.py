@@ -155,8 +155,8 @@ class CompactPayloadConverter(PydanticPayloadConverter):
     """Temporal's pydantic converter, writing duragent's own activity traffic without the fields
     left at their defaults.
 
-    The inputs and results of duragent's activities (``_compact_types``: model and tool calls,
-    the resolved specs, the audit batch, ...) pass only between its workflow and its activities:
+    The inputs and results of duragent's activities (their models, read off the activity contracts
+    in ``duragent._contracts``: model and tool calls, the resolved specs, the audit batch, ...) pass only between its workflow and its activities:
     there a field equal to its default is not written and reads back as that default, so history
     carries what the run decided, not the schema's defaults again (a 3-turn run's history: 16.8 KB
     before, 11.5 KB after, mostly the recorded specs and the model calls). What users read stays
@@ -190,35 +190,9 @@ class _JSON(PydanticJSONPlainPayloadConverter):
 
 @functools.cache
 def _compact_types() -> frozenset[type]:
-    from duragent._messages import (
-        AuditBatch,
-        ModelRequest,
-        ModelResponse,
-        ResolvedSpecs,
-        ResolveRequest,
-        TokenCheck,
-        TokenVerdict,
-        ToolCallRequest,
-        ToolResult,
-    )
-    from duragent.eval import EvalCheck, PythonScoreRequest, Score
+    from duragent._contracts import activity_models
 
-    return frozenset(
-        {
-            AuditBatch,
-            EvalCheck,
-            ModelRequest,
-            ModelResponse,
-            PythonScoreRequest,
-            ResolveRequest,
-            ResolvedSpecs,
-            Score,
-            TokenCheck,
-            TokenVerdict,
-            ToolCallRequest,
-            ToolResult,
-        }
-    )
+    return activity_models()
 
 
 @functools.cache

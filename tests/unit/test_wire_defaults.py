@@ -21,8 +21,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-import duragent
-
 GOLDEN = Path(__file__).parent / "data" / "wire_defaults.json"
 
 
@@ -30,27 +28,17 @@ def _models() -> dict[str, type[BaseModel]]:
     """Every pydantic model defined in a duragent module (the workflow, activity and worker
     packages included: they install under duragent)."""
     found: dict[str, type[BaseModel]] = {}
-    for info in pkgutil.walk_packages(duragent.__path__, "duragent."):
-        if ".examples" in info.name or ".mock_llm" in info.name or ".cli" in info.name:
-            continue
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, BaseModel)
-                and value.__module__ == info.name
-                and not value.__pydantic_generic_metadata__["args"]
-            ):
-                found[f"{value.__module__}.{value.__qualname__}"] = value
-    for name in ("duragent.workflows", "duragent.activities", "duragent.workers"):
-        module = importlib.import_module(name)
-        for info in pkgutil.walk_packages(module.__path__, name + "."):
-            sub = importlib.import_module(info.name)
-            for value in vars(sub).values():
+    for package in ("duragent", "duragent.workflows", "duragent.activities", "duragent.workers"):
+        path = importlib.import_module(package).__path__
+        for info in pkgutil.walk_packages(path, package + "."):
+            if any(part in info.name for part in (".examples", ".mock_llm", ".cli")):
+                continue
+            for value in vars(importlib.import_module(info.name)).values():
                 if (
                     isinstance(value, type)
                     and issubclass(value, BaseModel)
                     and value.__module__ == info.name
+                    and not value.__pydantic_generic_metadata__["args"]
                 ):
                     found[f"{value.__module__}.{value.__qualname__}"] = value
     return dict(sorted(found.items()))
